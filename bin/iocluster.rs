@@ -1,0 +1,2 @@
+//! iocluster: Socket.IO on every core and every machine.
+fn main() {}

@@ -1,0 +1,74 @@
+//! Serving an axum app on connections: accepted here, or handed in with
+//! bytes already read.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tower::ServiceExt;
+
+use crate::io::PrefixedIo;
+
+/// How long a client may take to send a request head on a kept-alive
+/// connection.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Serves HTTP/1.1 (with upgrades) on one connection whose first bytes,
+/// `prefix`, were already read from it. Ends when the connection closes.
+///
+/// The client's address is put in each request as
+/// [`ConnectInfo<SocketAddr>`](axum::extract::ConnectInfo).
+pub async fn serve_connection(
+    stream: TcpStream,
+    prefix: Bytes,
+    app: Router,
+) -> Result<(), hyper::Error> {
+    let _ = stream.set_nodelay(true);
+    let remote = stream.peer_addr().ok();
+    let io = TokioIo::new(PrefixedIo::new(prefix, stream));
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+        if let Some(remote) = remote {
+            request.extensions_mut().insert(ConnectInfo(remote));
+        }
+        let app = app.clone();
+        async move {
+            let response = app.oneshot(request.map(axum::body::Body::new)).await;
+            Ok::<_, Infallible>(match response {
+                Ok(response) => response,
+                Err(never) => match never {},
+            })
+        }
+    });
+    hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .serve_connection(io, service)
+        .with_upgrades()
+        .await
+}
+
+/// Accepts connections forever and serves `app` on each.
+pub async fn serve(listener: TcpListener, app: Router) -> std::io::Result<()> {
+    loop {
+        let (stream, remote) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Out of file descriptors and the like: wait, then go on.
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let app = app.clone();
+        tokio::spawn(async move {
+            if let Err(error) = serve_connection(stream, Bytes::new(), app).await {
+                tracing::debug!(%remote, %error, "connection ended with an error");
+            }
+        });
+    }
+}

@@ -1,0 +1,296 @@
+//! One Engine.IO session: its send buffer, its transport state and its
+//! lifecycle. Transports drain the buffer; the layer above fills it.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::EngineShared;
+use crate::handler::CloseReason;
+use crate::handshake::Handshake;
+use crate::packet::{Message, Packet};
+use crate::sid::Sid;
+use crate::transport::TransportKind;
+
+/// Why a message could not be queued for a session.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// The session is closed or closing.
+    #[error("the session is closed")]
+    Closed,
+    /// The client does not read fast enough: `max_buffered_messages` are
+    /// already waiting. The message was dropped; the session stays open.
+    #[error("the session's send buffer is full")]
+    BufferFull,
+}
+
+/// Where a session is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Open: messages flow both ways.
+    Open,
+    /// Closed by the server: the transport flushes what is queued, with a
+    /// close packet last, then the session is removed.
+    Closing(CloseReason),
+    /// Gone.
+    Closed(CloseReason),
+}
+
+/// The mutable part of a session, behind one short-held lock.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub(crate) phase: Phase,
+    pub(crate) transport: TransportKind,
+    pub(crate) upgrading: bool,
+    pub(crate) queue: VecDeque<Packet>,
+    pub(crate) poll_pending: bool,
+    pub(crate) post_pending: bool,
+    pub(crate) awaiting_pong: bool,
+}
+
+/// A live session, shared by its transports, its heartbeat and the layer
+/// above. Obtain it from [`EngineHandler`](crate::EngineHandler) callbacks.
+pub struct Session {
+    sid: Sid,
+    handshake: Handshake,
+    shared: Arc<EngineShared>,
+    state: Mutex<State>,
+    /// Wakes whoever drains the queue: a pending poll, the WebSocket writer.
+    pub(crate) wake: Notify,
+    /// Wakes the heartbeat when a pong arrives.
+    pong: Notify,
+    /// Cancelled when the session is gone; ends every task of the session.
+    closed: CancellationToken,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("sid", &self.sid)
+            .field("state", &*self.lock())
+            .finish()
+    }
+}
+
+impl Session {
+    pub(crate) fn new(
+        sid: Sid,
+        handshake: Handshake,
+        shared: Arc<EngineShared>,
+        transport: TransportKind,
+    ) -> Arc<Session> {
+        Arc::new(Session {
+            sid,
+            handshake,
+            shared,
+            state: Mutex::new(State {
+                phase: Phase::Open,
+                transport,
+                upgrading: false,
+                queue: VecDeque::new(),
+                poll_pending: false,
+                post_pending: false,
+                awaiting_pong: false,
+            }),
+            wake: Notify::new(),
+            pong: Notify::new(),
+            closed: CancellationToken::new(),
+        })
+    }
+
+    /// The session id.
+    pub fn id(&self) -> &Sid {
+        &self.sid
+    }
+
+    /// The request that opened the session.
+    pub fn handshake(&self) -> &Handshake {
+        &self.handshake
+    }
+
+    /// The transport in use now.
+    pub fn transport(&self) -> TransportKind {
+        self.lock().transport
+    }
+
+    /// Whether the session still accepts messages.
+    pub fn is_open(&self) -> bool {
+        self.lock().phase == Phase::Open
+    }
+
+    /// Queues a message for the client.
+    ///
+    /// Never waits: when the client is too slow and the buffer holds
+    /// `max_buffered_messages`, the message is refused with
+    /// [`SendError::BufferFull`] and the session stays open.
+    pub fn send(&self, message: Message) -> Result<(), SendError> {
+        self.send_many(std::iter::once(message))
+    }
+
+    /// Queues several messages that must stay together and in order (a
+    /// Socket.IO packet and its binary attachments): all or none.
+    pub fn send_many(
+        &self,
+        messages: impl ExactSizeIterator<Item = Message>,
+    ) -> Result<(), SendError> {
+        {
+            let mut state = self.lock();
+            if state.phase != Phase::Open {
+                return Err(SendError::Closed);
+            }
+            if state.queue.len() + messages.len() > self.shared.config.max_buffered_messages {
+                return Err(SendError::BufferFull);
+            }
+            state.queue.extend(messages.map(Packet::Message));
+        }
+        self.wake.notify_waiters();
+        Ok(())
+    }
+
+    /// Closes the session from the server (`forced close`): what is queued is
+    /// still delivered, with a close packet last.
+    pub fn close(self: &Arc<Self>) {
+        self.close_gracefully(CloseReason::ForcedClose);
+    }
+
+    /// Waits until the session is gone.
+    pub async fn closed(&self) {
+        self.closed.cancelled().await
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding this short lock leaves consistent data:
+        // every critical section is a few field updates.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<EngineShared> {
+        &self.shared
+    }
+
+    pub(crate) fn cancelled(&self) -> &CancellationToken {
+        &self.closed
+    }
+
+    /// Queues a control packet (ping, noop, close), which the buffer bound
+    /// does not apply to.
+    pub(crate) fn push_control(&self, packet: Packet) -> bool {
+        {
+            let mut state = self.lock();
+            if state.phase != Phase::Open {
+                return false;
+            }
+            if packet == (Packet::Ping { probe: false }) {
+                state.awaiting_pong = true;
+            }
+            state.queue.push_back(packet);
+        }
+        self.wake.notify_waiters();
+        true
+    }
+
+    /// Handles a packet from the client, whatever the transport.
+    pub(crate) fn on_packet(self: &Arc<Self>, packet: Packet) {
+        match packet {
+            Packet::Message(message) => {
+                if self.is_open() {
+                    self.shared.handler.on_message(self, message);
+                }
+            }
+            Packet::Pong { probe: false } => {
+                let awaited = std::mem::take(&mut self.lock().awaiting_pong);
+                if awaited {
+                    self.pong.notify_one();
+                }
+            }
+            Packet::Close => self.close_now(CloseReason::TransportClose),
+            // Engine.IO v4 heartbeats go from the server to the client only.
+            Packet::Ping { probe: false } => self.close_now(CloseReason::TransportError),
+            // Upgrade packets outside an upgrade, noops and stray probes
+            // are ignored, as Node does.
+            Packet::Ping { probe: true }
+            | Packet::Pong { probe: true }
+            | Packet::Upgrade
+            | Packet::Noop
+            | Packet::Open(_) => {}
+        }
+    }
+
+    /// Ends the session now: nothing more is delivered. A pending poll gets
+    /// a close packet, or a noop when the client closed.
+    pub(crate) fn close_now(self: &Arc<Self>, reason: CloseReason) {
+        let notify_handler = {
+            let mut state = self.lock();
+            match state.phase {
+                Phase::Closed(_) => return,
+                Phase::Closing(_) => {
+                    state.phase = Phase::Closed(reason);
+                    false
+                }
+                Phase::Open => {
+                    state.phase = Phase::Closed(reason);
+                    true
+                }
+            }
+        };
+        self.finish(reason, notify_handler);
+    }
+
+    /// Ends the session after flushing what is queued with a close packet.
+    pub(crate) fn close_gracefully(self: &Arc<Self>, reason: CloseReason) {
+        {
+            let mut state = self.lock();
+            if state.phase != Phase::Open {
+                return;
+            }
+            state.phase = Phase::Closing(reason);
+            state.queue.push_back(Packet::Close);
+        }
+        self.wake.notify_waiters();
+        self.shared.handler.on_close(self, reason);
+        // The close packet waits for the client's next poll, as in Node; a
+        // client that never polls again is dropped after the heartbeat's
+        // worth of time.
+        let session = Arc::clone(self);
+        let grace = self.shared.config.ping_interval + self.shared.config.ping_timeout;
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = session.closed.cancelled() => {}
+                _ = tokio::time::sleep(grace) => session.close_now(reason),
+            }
+        });
+    }
+
+    /// Called by a transport once the close packet of a closing session has
+    /// been written.
+    pub(crate) fn close_flushed(self: &Arc<Self>) {
+        let reason = match self.lock().phase {
+            Phase::Closing(reason) => reason,
+            _ => return,
+        };
+        self.close_now(reason);
+    }
+
+    fn finish(self: &Arc<Self>, reason: CloseReason, notify_handler: bool) {
+        self.shared.remove(&self.sid);
+        self.closed.cancel();
+        self.wake.notify_waiters();
+        if notify_handler {
+            self.shared.handler.on_close(self, reason);
+        }
+    }
+
+    /// Waits for the pong of the ping just sent; false when none came in
+    /// `ping_timeout` or the session ended.
+    pub(crate) async fn await_pong(&self) -> bool {
+        tokio::select! {
+            _ = self.pong.notified() => true,
+            _ = tokio::time::sleep(self.shared.config.ping_timeout) => false,
+            _ = self.closed.cancelled() => false,
+        }
+    }
+}

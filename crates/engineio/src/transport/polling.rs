@@ -1,0 +1,153 @@
+//! HTTP long-polling: a GET takes what is queued (or waits for it), a POST
+//! delivers a payload of packets.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use http_body_util::{BodyExt, Limited};
+
+use crate::error::{ErrorCode, RequestError};
+use crate::handler::CloseReason;
+use crate::packet::Packet;
+use crate::payload;
+use crate::session::{Phase, Session};
+use crate::transport::TransportKind;
+
+/// A polling response with a payload.
+pub(crate) fn payload_response(body: String) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=UTF-8"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// Clears a request flag when the request ends, and closes the session when
+/// the client went away mid-poll (Node: "poll connection closed prematurely").
+struct PendingGuard<'a> {
+    session: &'a Arc<Session>,
+    finished: bool,
+    post: bool,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        {
+            let mut state = self.session.lock();
+            if self.post {
+                state.post_pending = false;
+            } else {
+                state.poll_pending = false;
+            }
+        }
+        if !self.finished && !self.post {
+            self.session.close_now(CloseReason::TransportError);
+        }
+    }
+}
+
+/// Answers a GET: the queued packets, or waits until there are some.
+pub(crate) async fn poll(session: Arc<Session>) -> Response {
+    {
+        let mut state = session.lock();
+        if state.poll_pending {
+            drop(state);
+            tracing::debug!(sid = %session.id(), "overlapping polls: closing the session");
+            session.close_now(CloseReason::TransportError);
+            return RequestError::new(ErrorCode::BadRequest).into_response();
+        }
+        state.poll_pending = true;
+    }
+    let mut guard = PendingGuard {
+        session: &session,
+        finished: false,
+        post: false,
+    };
+    loop {
+        let notified = session.wake.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let (body, flushed_close) = {
+            let mut state = session.lock();
+            match state.phase {
+                Phase::Closed(CloseReason::TransportClose) => (Some("6".to_owned()), false),
+                Phase::Closed(_) => (Some("1".to_owned()), false),
+                _ if state.transport != TransportKind::Polling => (Some("6".to_owned()), false),
+                _ if !state.queue.is_empty() => {
+                    let body = payload::encode(state.queue.iter());
+                    let flushed_close = state.queue.back() == Some(&Packet::Close);
+                    state.queue.clear();
+                    (Some(body), flushed_close)
+                }
+                _ => (None, false),
+            }
+        };
+        if let Some(body) = body {
+            guard.finished = true;
+            drop(guard);
+            if flushed_close {
+                session.close_flushed();
+            }
+            return payload_response(body);
+        }
+        notified.await;
+    }
+}
+
+/// Takes a POST: decodes its payload and hands the packets to the session.
+pub(crate) async fn post(session: Arc<Session>, body: Body) -> Response {
+    {
+        let mut state = session.lock();
+        if state.post_pending {
+            drop(state);
+            tracing::debug!(sid = %session.id(), "overlapping posts: closing the session");
+            session.close_now(CloseReason::TransportError);
+            return RequestError::new(ErrorCode::BadRequest).into_response();
+        }
+        state.post_pending = true;
+    }
+    let _guard = PendingGuard {
+        session: &session,
+        finished: true,
+        post: true,
+    };
+    let config = &session.shared().config;
+    // A client that trickles its body is cut off after a heartbeat's worth
+    // of time; a body over max_payload is never buffered past the limit.
+    let deadline = config.ping_interval + config.ping_timeout;
+    let collected =
+        tokio::time::timeout(deadline, Limited::new(body, config.max_payload).collect()).await;
+    let bytes = match collected {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => {
+            tracing::debug!(sid = %session.id(), "polling body over max_payload");
+            session.close_now(CloseReason::TransportError);
+            return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+        }
+        Ok(Err(_)) | Err(_) => {
+            session.close_now(CloseReason::TransportError);
+            return RequestError::new(ErrorCode::BadRequest).into_response();
+        }
+    };
+    let packets = match payload::decode(&bytes) {
+        Ok(packets) => packets,
+        Err(error) => {
+            tracing::debug!(sid = %session.id(), %error, "malformed polling payload");
+            session.close_now(CloseReason::ParseError);
+            return RequestError::new(ErrorCode::BadRequest).into_response();
+        }
+    };
+    for packet in packets {
+        session.on_packet(packet);
+    }
+    (
+        [(header::CONTENT_TYPE, HeaderValue::from_static("text/html"))],
+        "ok",
+    )
+        .into_response()
+}

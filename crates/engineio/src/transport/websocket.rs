@@ -1,0 +1,181 @@
+//! WebSocket: a session opened directly over WebSocket, or a polling session
+//! upgraded (`2probe`/`3probe`, then `5`).
+
+use std::sync::Arc;
+
+use axum::extract::ws::{CloseFrame, Message as Frame, Utf8Bytes, WebSocket};
+use futures_util::SinkExt;
+
+use crate::handler::CloseReason;
+use crate::packet::{Message, Packet};
+use crate::session::{Phase, Session};
+use crate::transport::TransportKind;
+
+/// Close code for a message over `max_payload`, as Node's `ws` sends it.
+const CLOSE_MESSAGE_TOO_BIG: u16 = 1009;
+
+/// Runs a session that was opened over WebSocket: sends the open packet,
+/// then serves the session until it ends.
+pub(crate) async fn serve_new(session: Arc<Session>, open: Packet, mut socket: WebSocket) {
+    if socket.send(open.into_frame()).await.is_err() {
+        session.close_now(CloseReason::TransportError);
+        return;
+    }
+    serve(session, socket).await;
+}
+
+/// Runs the upgrade of a polling session, then serves it over WebSocket.
+/// A failed or late upgrade closes this WebSocket and leaves the session on
+/// polling.
+pub(crate) async fn serve_upgrade(session: Arc<Session>, mut socket: WebSocket) {
+    let timeout = session.shared().config.upgrade_timeout;
+    let upgraded = tokio::select! {
+        upgraded = probe(&session, &mut socket) => upgraded,
+        _ = tokio::time::sleep(timeout) => false,
+        _ = session.cancelled().cancelled() => false,
+    };
+    if !upgraded {
+        session.lock().upgrading = false;
+        let _ = socket.send(Frame::Close(None)).await;
+        return;
+    }
+    {
+        let mut state = session.lock();
+        state.transport = TransportKind::WebSocket;
+        state.upgrading = false;
+        state.queue.retain(|packet| *packet != Packet::Noop);
+    }
+    // A poll still pending ends with a noop.
+    session.wake.notify_waiters();
+    session.shared().handler.on_upgrade(&session);
+    serve(session, socket).await;
+}
+
+/// The upgrade handshake: `2probe` answered with `3probe` (and a noop for
+/// the pending poll), then `5`. Anything else fails the upgrade.
+async fn probe(session: &Arc<Session>, socket: &mut WebSocket) -> bool {
+    let mut probed = false;
+    loop {
+        let frame = match socket.recv().await {
+            Some(Ok(Frame::Text(text))) => text,
+            Some(Ok(Frame::Ping(_) | Frame::Pong(_))) => continue,
+            _ => return false,
+        };
+        match (Packet::decode_frame(frame), probed) {
+            (Ok(Packet::Ping { probe: true }), false) => {
+                let pong = Packet::Pong { probe: true }.into_frame();
+                if socket.send(pong).await.is_err() {
+                    return false;
+                }
+                probed = true;
+                session.push_control(Packet::Noop);
+            }
+            (Ok(Packet::Upgrade), true) => return true,
+            _ => return false,
+        }
+    }
+}
+
+/// Serves a session over WebSocket: writes what is queued, reads frames,
+/// until the session or the connection ends.
+async fn serve(session: Arc<Session>, mut socket: WebSocket) {
+    let mut batch = Vec::new();
+    loop {
+        let notified = session.wake.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let phase = {
+            let mut state = session.lock();
+            batch.extend(state.queue.drain(..));
+            state.phase
+        };
+        let flushed_close = batch.last() == Some(&Packet::Close);
+        if !batch.is_empty() {
+            let mut written = Ok(());
+            for packet in batch.drain(..) {
+                written = socket.feed(packet.into_frame()).await;
+                if written.is_err() {
+                    break;
+                }
+            }
+            if written.is_ok() {
+                written = socket.flush().await;
+            }
+            if written.is_err() {
+                batch.clear();
+                session.close_now(CloseReason::TransportError);
+                return;
+            }
+        }
+        match phase {
+            Phase::Closed(_) => {
+                let _ = socket.send(Frame::Close(None)).await;
+                return;
+            }
+            Phase::Closing(_) if flushed_close => {
+                let _ = socket.send(Frame::Close(None)).await;
+                session.close_flushed();
+                return;
+            }
+            _ => {}
+        }
+        tokio::select! {
+            biased;
+            _ = &mut notified => {}
+            frame = socket.recv() => {
+                if !read(&session, &mut socket, frame).await {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Handles one read from the WebSocket; false when the connection is done.
+async fn read(
+    session: &Arc<Session>,
+    socket: &mut WebSocket,
+    frame: Option<Result<Frame, axum::Error>>,
+) -> bool {
+    match frame {
+        Some(Ok(Frame::Text(text))) => match Packet::decode_frame(text) {
+            Ok(packet) => {
+                session.on_packet(packet);
+                true
+            }
+            Err(error) => {
+                tracing::debug!(sid = %session.id(), %error, "malformed websocket packet");
+                session.close_now(CloseReason::ParseError);
+                let _ = socket.send(Frame::Close(None)).await;
+                false
+            }
+        },
+        Some(Ok(Frame::Binary(data))) => {
+            session.on_packet(Packet::Message(Message::Binary(data)));
+            true
+        }
+        Some(Ok(Frame::Ping(_) | Frame::Pong(_))) => true,
+        Some(Ok(Frame::Close(_))) | None => {
+            session.close_now(CloseReason::TransportClose);
+            false
+        }
+        Some(Err(error)) => {
+            tracing::debug!(sid = %session.id(), %error, "websocket read failed");
+            session.close_now(CloseReason::TransportError);
+            if is_too_big(&error) {
+                let close = Frame::Close(Some(CloseFrame {
+                    code: CLOSE_MESSAGE_TOO_BIG,
+                    reason: Utf8Bytes::from_static("Max payload size exceeded"),
+                }));
+                let _ = socket.send(close).await;
+            }
+            false
+        }
+    }
+}
+
+/// Whether a read failed because a message or frame exceeded the limit.
+fn is_too_big(error: &axum::Error) -> bool {
+    let text = error.to_string();
+    text.contains("Space limit exceeded") || text.contains("too long") || text.contains("too big")
+}
