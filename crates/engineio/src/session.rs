@@ -120,6 +120,11 @@ impl Session {
         self.lock().phase == Phase::Open
     }
 
+    /// How many packets wait to be sent.
+    pub fn buffered(&self) -> usize {
+        self.lock().queue.len()
+    }
+
     /// Queues a message for the client.
     ///
     /// Never waits: when the client is too slow and the buffer holds

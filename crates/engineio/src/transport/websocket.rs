@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use axum::extract::ws::{CloseFrame, Message as Frame, Utf8Bytes, WebSocket};
-use futures_util::SinkExt;
 
 use crate::handler::CloseReason;
 use crate::packet::{Message, Packet};
@@ -90,23 +89,21 @@ async fn serve(session: Arc<Session>, mut socket: WebSocket) {
             state.phase
         };
         let flushed_close = batch.last() == Some(&Packet::Close);
-        if !batch.is_empty() {
-            let mut written = Ok(());
-            for packet in batch.drain(..) {
-                written = socket.feed(packet.into_frame()).await;
-                if written.is_err() {
-                    break;
-                }
-            }
-            if written.is_ok() {
-                written = socket.flush().await;
-            }
-            if written.is_err() {
-                batch.clear();
+        // One frame per write, yielding in between, as Node's engine.io
+        // waits for each write to complete: peers that read frame by frame
+        // (the official test suite's WebSocket client) see them apart.
+        let mut frames = batch.drain(..).peekable();
+        while let Some(packet) = frames.next() {
+            if socket.send(packet.into_frame()).await.is_err() {
+                drop(frames);
                 session.close_now(CloseReason::TransportError);
                 return;
             }
+            if frames.peek().is_some() {
+                tokio::task::yield_now().await;
+            }
         }
+        drop(frames);
         match phase {
             Phase::Closed(_) => {
                 let _ = socket.send(Frame::Close(None)).await;

@@ -1,0 +1,309 @@
+//! The Socket.IO server: namespaces over one Engine.IO engine.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
+
+use axum::Router;
+use iocluster_engineio::{CloseReason, Engine, EngineHandler, Message, Session};
+use serde_json::Value;
+
+use crate::adapter::{AdapterFactory, InMemoryAdapterFactory};
+use crate::client::Client;
+use crate::config::ServerConfig;
+use crate::namespace::{self, ConnectError, Namespace, SharedHandlers};
+use crate::operators::BroadcastOperator;
+use crate::payload::Payload;
+use crate::reason::DisconnectReason;
+use crate::socket::SocketRef;
+
+type Matcher = Arc<dyn Fn(&str, &Value) -> bool + Send + Sync>;
+
+struct DynamicShared {
+    matcher: Matcher,
+    handlers: SharedHandlers,
+    children: RwLock<Vec<Namespace>>,
+}
+
+/// Namespaces created on demand when their name matches (Node's
+/// `io.of(/regex/)`): handlers registered here apply to every child.
+#[derive(Clone)]
+pub struct DynamicNamespace(Arc<DynamicShared>);
+
+impl std::fmt::Debug for DynamicNamespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DynamicNamespace").finish_non_exhaustive()
+    }
+}
+
+impl DynamicNamespace {
+    /// Runs `handler` for each socket connecting to any child.
+    pub fn on_connection(&self, handler: impl Fn(&SocketRef) + Send + Sync + 'static) {
+        namespace::add_connection(&self.0.handlers, handler);
+    }
+
+    /// Adds a middleware to every child.
+    pub fn use_middleware<F, Fut>(&self, middleware: F)
+    where
+        F: Fn(SocketRef) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), ConnectError>> + Send + 'static,
+    {
+        namespace::add_middleware(&self.0.handlers, middleware);
+    }
+
+    /// The children created so far.
+    pub fn children(&self) -> Vec<Namespace> {
+        self.0.children.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Emits an event to every socket of every child.
+    pub fn emit(&self, event: &str, payload: impl Into<Payload>) {
+        let payload = payload.into();
+        for child in self.children() {
+            child.emit(event, payload.clone());
+        }
+    }
+}
+
+pub(crate) struct ServerShared {
+    pub(crate) config: ServerConfig,
+    pub(crate) adapter_factory: Arc<dyn AdapterFactory>,
+    namespaces: RwLock<HashMap<String, Namespace>>,
+    dynamic: RwLock<Vec<DynamicNamespace>>,
+    clients: Mutex<HashMap<String, Arc<Client>>>,
+    engine: OnceLock<Engine>,
+}
+
+impl ServerShared {
+    pub(crate) fn client(&self, sid: &str) -> Option<Arc<Client>> {
+        self.clients().get(sid).cloned()
+    }
+
+    fn clients(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Client>>> {
+        self.clients.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn create_namespace(self: &Arc<Self>, name: &str, handlers: SharedHandlers) -> Namespace {
+        let mut namespaces = self.namespaces.write().unwrap_or_else(|p| p.into_inner());
+        namespaces
+            .entry(name.to_owned())
+            .or_insert_with(|| Namespace::new(name.to_owned(), self, handlers))
+            .clone()
+    }
+
+    /// The namespace a CONNECT names: a static one, or a new child of the
+    /// first dynamic namespace whose matcher accepts it.
+    pub(crate) fn namespace_for(self: &Arc<Self>, name: &str, auth: &Value) -> Option<Namespace> {
+        if let Some(namespace) = self
+            .namespaces
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+        {
+            return Some(namespace.clone());
+        }
+        let dynamic = self.dynamic.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let parent = dynamic.iter().find(|d| (d.0.matcher)(name, auth))?;
+        let child = self.create_namespace(name, Arc::clone(&parent.0.handlers));
+        parent
+            .0
+            .children
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(child.clone());
+        Some(child)
+    }
+}
+
+/// Forwards engine events to the server.
+struct EngineBridge(Weak<ServerShared>);
+
+impl EngineHandler for EngineBridge {
+    fn on_open(&self, session: &Arc<Session>) {
+        let Some(server) = self.0.upgrade() else { return };
+        let client = Client::new(Arc::clone(session), &server);
+        server.clients().insert(session.id().to_string(), Arc::clone(&client));
+        let timeout = server.config.connect_timeout;
+        let session = Arc::clone(session);
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = session.closed() => {}
+                _ = tokio::time::sleep(timeout) => {
+                    if !client.connected_once() {
+                        tracing::debug!(sid = %session.id(), "no namespace joined within connect_timeout");
+                        session.close();
+                    }
+                }
+            }
+        });
+    }
+
+    fn on_message(&self, session: &Arc<Session>, message: Message) {
+        let Some(server) = self.0.upgrade() else { return };
+        if let Some(client) = server.client(session.id().as_str()) {
+            client.on_message(message);
+        }
+    }
+
+    fn on_close(&self, session: &Arc<Session>, reason: CloseReason) {
+        let Some(server) = self.0.upgrade() else { return };
+        let client = server.clients().remove(session.id().as_str());
+        if let Some(client) = client {
+            client.close_sockets(DisconnectReason::from(reason));
+        }
+    }
+}
+
+/// A Socket.IO server.
+///
+/// ```no_run
+/// use iocluster_socketio::{Server, ServerConfig};
+///
+/// # async fn run() -> std::io::Result<()> {
+/// let io = Server::new(ServerConfig::default());
+/// io.on_connection(|socket| {
+///     socket.on("echo", |_socket, args, ack| {
+///         if let Some(ack) = ack {
+///             let _ = ack.send(args);
+///         }
+///     });
+/// });
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+/// iocluster_engineio::serve(listener, io.router()).await
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Server(Arc<ServerShared>);
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").field("config", &self.0.config).finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// A server with the in-memory adapter.
+    pub fn new(config: ServerConfig) -> Server {
+        Server::with_adapter(config, InMemoryAdapterFactory)
+    }
+
+    /// A server whose namespaces use adapters made by `factory`.
+    pub fn with_adapter(config: ServerConfig, factory: impl AdapterFactory) -> Server {
+        let shared = Arc::new(ServerShared {
+            config,
+            adapter_factory: Arc::new(factory),
+            namespaces: RwLock::new(HashMap::new()),
+            dynamic: RwLock::new(Vec::new()),
+            clients: Mutex::new(HashMap::new()),
+            engine: OnceLock::new(),
+        });
+        let engine = Engine::new(shared.config.engine.clone(), EngineBridge(Arc::downgrade(&shared)));
+        let _ = shared.engine.set(engine);
+        let server = Server(shared);
+        server.of("/");
+        server
+    }
+
+    /// The namespace `name`, created if needed.
+    pub fn of(&self, name: &str) -> Namespace {
+        if let Some(namespace) = self
+            .0
+            .namespaces
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+        {
+            return namespace.clone();
+        }
+        self.0.create_namespace(name, SharedHandlers::default())
+    }
+
+    /// Namespaces created on demand for names `matcher` accepts (it sees the
+    /// name and the client's auth payload).
+    ///
+    /// ```no_run
+    /// # fn demo(io: iocluster_socketio::Server) {
+    /// let dynamic = io.of_dynamic(|name, _auth| {
+    ///     name.strip_prefix("/dynamic-").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    /// });
+    /// dynamic.on_connection(|socket| { let _ = socket.emit("hello", socket.namespace().name()); });
+    /// # }
+    /// ```
+    pub fn of_dynamic(
+        &self,
+        matcher: impl Fn(&str, &Value) -> bool + Send + Sync + 'static,
+    ) -> DynamicNamespace {
+        let dynamic = DynamicNamespace(Arc::new(DynamicShared {
+            matcher: Arc::new(matcher),
+            handlers: SharedHandlers::default(),
+            children: RwLock::new(Vec::new()),
+        }));
+        self.0
+            .dynamic
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(dynamic.clone());
+        dynamic
+    }
+
+    /// Runs `handler` for each socket connecting to the main namespace.
+    pub fn on_connection(&self, handler: impl Fn(&SocketRef) + Send + Sync + 'static) {
+        self.of("/").on_connection(handler);
+    }
+
+    /// A broadcast to `room` of the main namespace.
+    pub fn to(&self, room: impl Into<String>) -> BroadcastOperator {
+        self.of("/").to(room)
+    }
+
+    /// A broadcast to the main namespace minus `room`.
+    pub fn except(&self, room: impl Into<String>) -> BroadcastOperator {
+        self.of("/").except(room)
+    }
+
+    /// A broadcast to the main namespace.
+    pub fn broadcast(&self) -> BroadcastOperator {
+        self.of("/").broadcast()
+    }
+
+    /// Emits to every socket of the main namespace.
+    pub fn emit(&self, event: &str, payload: impl Into<Payload>) {
+        self.of("/").emit(event, payload)
+    }
+
+    /// The Engine.IO engine.
+    pub fn engine(&self) -> &Engine {
+        match self.0.engine.get() {
+            Some(engine) => engine,
+            None => unreachable!("the engine is set at construction"),
+        }
+    }
+
+    /// An axum router serving Socket.IO at the configured path.
+    pub fn router(&self) -> Router {
+        self.engine().router()
+    }
+
+    /// The options.
+    pub fn config(&self) -> &ServerConfig {
+        &self.0.config
+    }
+
+    /// Shuts down: every socket is told (`server shutting down`) and every
+    /// session closed with a close packet; adapters are closed.
+    pub fn close(&self) {
+        let namespaces: Vec<Namespace> = self
+            .0
+            .namespaces
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        for namespace in &namespaces {
+            namespace::disconnect_all(namespace, DisconnectReason::ServerShuttingDown);
+            namespace.adapter().close();
+        }
+        self.engine().close_all();
+    }
+}

@@ -1,0 +1,551 @@
+//! A socket: one client connected to one namespace.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, UNIX_EPOCH};
+
+use iocluster_engineio::{SendError, Session};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use crate::ack::{AckError, AckSender, AckWaiter, PendingAcks};
+use crate::adapter::BroadcastOptions;
+use crate::namespace::Namespace;
+use crate::operators::BroadcastOperator;
+use crate::parser::{encode, Encoded, Packet, PacketType};
+use crate::payload::Payload;
+use crate::reason::DisconnectReason;
+
+/// A handle to a socket; handlers receive one.
+pub type SocketRef = Arc<Socket>;
+
+type EventHandler = Arc<dyn Fn(&SocketRef, Payload, Option<AckSender>) + Send + Sync>;
+type AnyHandler = Arc<dyn Fn(&SocketRef, &str, &Payload) + Send + Sync>;
+type DisconnectHandler = Arc<dyn Fn(&SocketRef, DisconnectReason) + Send + Sync>;
+
+/// The handshake of a socket, as Node's `socket.handshake`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SocketHandshake {
+    /// Request headers (the last value of each).
+    pub headers: BTreeMap<String, String>,
+    /// When the connection was opened, as an HTTP date.
+    pub time: String,
+    /// The client's IP address.
+    pub address: String,
+    /// Whether the request came from another origin.
+    pub xdomain: bool,
+    /// Whether the connection is encrypted.
+    pub secure: bool,
+    /// When the connection was opened, in ms since the epoch.
+    pub issued: u64,
+    /// The request URL (path and query).
+    pub url: String,
+    /// The query parameters.
+    pub query: BTreeMap<String, String>,
+    /// The `auth` payload of the CONNECT packet.
+    pub auth: Value,
+}
+
+impl SocketHandshake {
+    pub(crate) fn new(session: &Session, auth: Value) -> Self {
+        let handshake = session.handshake();
+        let headers = handshake
+            .headers
+            .iter()
+            .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
+            .collect();
+        SocketHandshake {
+            headers,
+            time: httpdate::fmt_http_date(handshake.issued),
+            address: handshake
+                .remote_addr
+                .map(|addr| addr.ip().to_string())
+                .unwrap_or_default(),
+            xdomain: handshake.headers.contains_key("origin"),
+            secure: false,
+            issued: handshake
+                .issued
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0),
+            url: handshake.uri.to_string(),
+            query: handshake.query.iter().cloned().collect(),
+            auth,
+        }
+    }
+}
+
+/// Middlewares run: sends are held, incoming packets queued.
+const CONNECTING: u8 = 0;
+/// CONNECT sent, connection handlers running: sends go out, incoming
+/// packets wait until the handlers are registered.
+const OPEN: u8 = 1;
+/// Everything flows.
+const CONNECTED: u8 = 2;
+const DISCONNECTED: u8 = 3;
+
+/// A client connected to a namespace. Event handlers, emits, rooms and acks,
+/// named as in Node's socket.io.
+pub struct Socket {
+    id: Arc<str>,
+    pid: Option<String>,
+    recovered: bool,
+    namespace: Namespace,
+    session: Arc<Session>,
+    handshake: SocketHandshake,
+    state: AtomicU8,
+    /// Packets sent before CONNECT (by middlewares), flushed after it.
+    held: Mutex<Vec<Encoded>>,
+    /// Packets from the client that arrived before the connection handlers
+    /// were done.
+    inbox: Mutex<Vec<Packet>>,
+    rooms: Mutex<HashSet<String>>,
+    events: RwLock<HashMap<String, EventHandler>>,
+    any: RwLock<Vec<AnyHandler>>,
+    disconnect: RwLock<Vec<DisconnectHandler>>,
+    acks: PendingAcks,
+    data: Mutex<Value>,
+}
+
+impl std::fmt::Debug for Socket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket")
+            .field("id", &self.id)
+            .field("nsp", &self.namespace.name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Socket {
+    pub(crate) fn new(
+        namespace: Namespace,
+        session: Arc<Session>,
+        handshake: SocketHandshake,
+        id: Arc<str>,
+        pid: Option<String>,
+        recovered: bool,
+        data: Value,
+    ) -> Arc<Socket> {
+        Arc::new(Socket {
+            id,
+            pid,
+            recovered,
+            namespace,
+            session,
+            handshake,
+            state: AtomicU8::new(CONNECTING),
+            held: Mutex::new(Vec::new()),
+            inbox: Mutex::new(Vec::new()),
+            rooms: Mutex::new(HashSet::new()),
+            events: RwLock::new(HashMap::new()),
+            any: RwLock::new(Vec::new()),
+            disconnect: RwLock::new(Vec::new()),
+            acks: PendingAcks::default(),
+            data: Mutex::new(data),
+        })
+    }
+
+    /// The socket id (20 characters, also the name of its own room).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub(crate) fn id_arc(&self) -> &Arc<str> {
+        &self.id
+    }
+
+    /// The private session id used for connection state recovery.
+    pub fn pid(&self) -> Option<&str> {
+        self.pid.as_deref()
+    }
+
+    /// Whether this socket recovered a previous session's state.
+    pub fn recovered(&self) -> bool {
+        self.recovered
+    }
+
+    /// The namespace.
+    pub fn namespace(&self) -> &Namespace {
+        &self.namespace
+    }
+
+    /// The handshake.
+    pub fn handshake(&self) -> &SocketHandshake {
+        &self.handshake
+    }
+
+    /// The Engine.IO session carrying this socket.
+    pub fn session(&self) -> &Arc<Session> {
+        &self.session
+    }
+
+    /// Whether the socket is connected.
+    pub fn connected(&self) -> bool {
+        self.state.load(Ordering::Acquire) != DISCONNECTED
+    }
+
+    /// The rooms the socket is in (its own id included).
+    pub fn rooms(&self) -> Vec<String> {
+        self.lock_rooms().iter().cloned().collect()
+    }
+
+    fn lock_rooms(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.rooms.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn room_set(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.lock_rooms()
+    }
+
+    /// The socket's data (Node's `socket.data`), shared with other servers
+    /// through `fetch_sockets`.
+    pub fn data(&self) -> Value {
+        self.data.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Replaces the socket's data.
+    pub fn set_data(&self, data: Value) {
+        *self.data.lock().unwrap_or_else(|p| p.into_inner()) = data;
+    }
+
+    /// Handles event `event`: the handler gets the arguments and, when the
+    /// client asked for one, an [`AckSender`].
+    ///
+    /// ```no_run
+    /// # fn demo(socket: iocluster_socketio::SocketRef) {
+    /// socket.on("echo", |_socket, args, ack| {
+    ///     if let Some(ack) = ack {
+    ///         let _ = ack.send(args);
+    ///     }
+    /// });
+    /// # }
+    /// ```
+    pub fn on(
+        &self,
+        event: &str,
+        handler: impl Fn(&SocketRef, Payload, Option<AckSender>) + Send + Sync + 'static,
+    ) {
+        self.events
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(event.to_owned(), Arc::new(handler));
+    }
+
+    /// Handles event `event` with an async handler, run as its own task.
+    pub fn on_async<F, Fut>(&self, event: &str, handler: F)
+    where
+        F: Fn(SocketRef, Payload, Option<AckSender>) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        self.on(event, move |socket, payload, ack| {
+            let future = handler(Arc::clone(socket), payload, ack);
+            tokio::spawn(future);
+        });
+    }
+
+    /// Sees every incoming event (Node's `onAny`) before its handler.
+    pub fn on_any(&self, handler: impl Fn(&SocketRef, &str, &Payload) + Send + Sync + 'static) {
+        self.any
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Arc::new(handler));
+    }
+
+    /// Runs when the socket disconnects, with the reason; its rooms are
+    /// still readable then.
+    pub fn on_disconnect(
+        &self,
+        handler: impl Fn(&SocketRef, DisconnectReason) + Send + Sync + 'static,
+    ) {
+        self.disconnect
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Arc::new(handler));
+    }
+
+    /// Emits an event to this client.
+    ///
+    /// With connection state recovery on, it goes through the adapter like a
+    /// broadcast to this socket's room, so that it is kept for recovery.
+    pub fn emit(&self, event: &str, payload: impl Into<Payload>) -> Result<(), SendError> {
+        let packet = event_packet(self.namespace.name(), event, payload.into(), None);
+        if self.namespace.recovery().is_some() {
+            let opts = BroadcastOptions {
+                rooms: vec![self.id.to_string()],
+                ..Default::default()
+            };
+            self.namespace.adapter().broadcast(packet, opts);
+            Ok(())
+        } else {
+            self.send_packet(&packet)
+        }
+    }
+
+    /// Emits an event and waits up to `timeout` for the client's ack.
+    pub async fn emit_with_ack(
+        &self,
+        event: &str,
+        payload: impl Into<Payload>,
+        timeout: Duration,
+    ) -> Result<Payload, AckError> {
+        let id = self.namespace.next_ack_id();
+        let (sender, receiver) = oneshot::channel();
+        self.acks.insert(id, AckWaiter::One(sender));
+        let packet = event_packet(self.namespace.name(), event, payload.into(), Some(id));
+        if let Err(error) = self.send_packet(&packet) {
+            self.acks.remove(id);
+            return Err(error.into());
+        }
+        match tokio::time::timeout(timeout, receiver).await {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(_)) => Err(AckError::Disconnected),
+            Err(_) => {
+                self.acks.remove(id);
+                Err(AckError::Timeout)
+            }
+        }
+    }
+
+    /// Joins rooms.
+    pub fn join<I, S>(&self, rooms: I)
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let rooms: Vec<String> = rooms.into_iter().map(Into::into).collect();
+        self.namespace.local_handle().join(self, &rooms);
+    }
+
+    /// Leaves a room.
+    pub fn leave(&self, room: &str) {
+        self.namespace.local_handle().leave(self, &[room.to_owned()]);
+    }
+
+    /// A broadcast to every socket of the namespace but this one.
+    pub fn broadcast(&self) -> BroadcastOperator {
+        BroadcastOperator::new(self.namespace.clone()).except_socket(self.id.to_string())
+    }
+
+    /// A broadcast to `room`, this socket excluded.
+    pub fn to(&self, room: impl Into<String>) -> BroadcastOperator {
+        self.broadcast().to(room)
+    }
+
+    /// Same as [`Socket::to`].
+    pub fn within(&self, room: impl Into<String>) -> BroadcastOperator {
+        self.to(room)
+    }
+
+    /// A broadcast excluding `room` and this socket.
+    pub fn except(&self, room: impl Into<String>) -> BroadcastOperator {
+        self.broadcast().except(room)
+    }
+
+    /// Disconnects the socket (`server namespace disconnect`); with `close`,
+    /// closes the whole connection.
+    pub fn disconnect(self: &Arc<Self>, close: bool) {
+        if close {
+            if let Some(client) = self.namespace.server().and_then(|s| s.client(self.session.id().as_str())) {
+                client.disconnect_all();
+            }
+            self.session.close();
+        } else {
+            let packet = Packet {
+                kind: PacketType::Disconnect,
+                nsp: self.namespace.name().to_owned(),
+                id: None,
+                data: None,
+                attachments: Vec::new(),
+            };
+            let _ = self.send_packet(&packet);
+            self.on_close(DisconnectReason::ServerNamespaceDisconnect);
+        }
+    }
+
+    /// Encodes and sends a packet to this client.
+    pub(crate) fn send_packet(&self, packet: &Packet) -> Result<(), SendError> {
+        self.send_encoded(&encode(packet))
+    }
+
+    /// Sends an encoded packet; held while the socket is not yet announced
+    /// to the client with CONNECT.
+    pub(crate) fn send_encoded(&self, encoded: &Encoded) -> Result<(), SendError> {
+        match self.state.load(Ordering::Acquire) {
+            OPEN | CONNECTED => self.session.send_many(encoded.messages()),
+            DISCONNECTED => Err(SendError::Closed),
+            _ => {
+                let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+                match self.state.load(Ordering::Acquire) {
+                    CONNECTING => {
+                        held.push(encoded.clone());
+                        Ok(())
+                    }
+                    OPEN | CONNECTED => self.session.send_many(encoded.messages()),
+                    _ => Err(SendError::Closed),
+                }
+            }
+        }
+    }
+
+    /// Sends CONNECT, then what was held behind it, and lets later sends go
+    /// out directly. Node's order: CONNECT before the connection handlers.
+    pub(crate) fn open(&self, connect: &Encoded) {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = self.session.send_many(connect.messages());
+        for encoded in held.drain(..) {
+            let _ = self.session.send_many(encoded.messages());
+        }
+        let _ = self
+            .state
+            .compare_exchange(CONNECTING, OPEN, Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    /// The connection handlers are registered: handles what the client sent
+    /// meanwhile, in order, then lets packets through directly.
+    pub(crate) fn ready(self: &Arc<Self>) {
+        loop {
+            let batch = {
+                let mut inbox = self.inbox.lock().unwrap_or_else(|p| p.into_inner());
+                if inbox.is_empty() {
+                    let _ = self
+                        .state
+                        .compare_exchange(OPEN, CONNECTED, Ordering::AcqRel, Ordering::Acquire);
+                    return;
+                }
+                std::mem::take(&mut *inbox)
+            };
+            for packet in batch {
+                self.dispatch(packet);
+            }
+        }
+    }
+
+    /// Handles a packet from the client, or queues it until the connection
+    /// handlers are registered.
+    pub(crate) fn on_packet(self: &Arc<Self>, packet: Packet) {
+        if self.state.load(Ordering::Acquire) != CONNECTED {
+            let mut inbox = self.inbox.lock().unwrap_or_else(|p| p.into_inner());
+            if matches!(self.state.load(Ordering::Acquire), CONNECTING | OPEN) {
+                inbox.push(packet);
+                return;
+            }
+        }
+        self.dispatch(packet);
+    }
+
+    fn dispatch(self: &Arc<Self>, packet: Packet) {
+        match packet.kind {
+            PacketType::Event | PacketType::BinaryEvent => self.on_event(packet),
+            PacketType::Ack | PacketType::BinaryAck => self.on_ack(packet),
+            PacketType::Disconnect => self.on_close(DisconnectReason::ClientNamespaceDisconnect),
+            PacketType::Connect | PacketType::ConnectError => {}
+        }
+    }
+
+    pub(crate) fn acks(&self) -> &PendingAcks {
+        &self.acks
+    }
+
+    /// Handles an EVENT from the client.
+    fn on_event(self: &Arc<Self>, packet: Packet) {
+        let Some(serde_json::Value::Array(mut args)) = packet.data else {
+            return;
+        };
+        if args.is_empty() {
+            return;
+        }
+        let name = match args.remove(0) {
+            Value::String(name) => name,
+            other => other.to_string(),
+        };
+        let payload = Payload {
+            args,
+            attachments: packet.attachments,
+        };
+        let any: Vec<AnyHandler> = self.any.read().unwrap_or_else(|p| p.into_inner()).clone();
+        for handler in any {
+            handler(self, &name, &payload);
+        }
+        let handler = self
+            .events
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&name)
+            .cloned();
+        if let Some(handler) = handler {
+            let ack = packet.id.map(|id| AckSender::new(Arc::clone(self), id));
+            handler(self, payload, ack);
+        }
+    }
+
+    /// Handles an ACK from the client.
+    fn on_ack(&self, packet: Packet) {
+        let Some(id) = packet.id else { return };
+        let args = match packet.data {
+            Some(Value::Array(args)) => args,
+            _ => Vec::new(),
+        };
+        if !self.acks.resolve(
+            id,
+            Payload {
+                args,
+                attachments: packet.attachments,
+            },
+        ) {
+            tracing::debug!(socket = %self.id, id, "ack for an unknown id ignored");
+        }
+    }
+
+    /// Leaves the namespace: handlers told, session kept for recovery when
+    /// the reason allows, rooms left, waiting acks failed.
+    pub(crate) fn on_close(self: &Arc<Self>, reason: DisconnectReason) {
+        if self.state.swap(DISCONNECTED, Ordering::AcqRel) == DISCONNECTED {
+            return;
+        }
+        let handlers: Vec<DisconnectHandler> = self
+            .disconnect
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        for handler in handlers {
+            handler(self, reason);
+        }
+        if let (Some(pid), Some(_)) = (&self.pid, self.namespace.recovery()) {
+            if reason.is_recoverable() {
+                self.namespace
+                    .adapter()
+                    .persist_session(crate::adapter::PersistedSession {
+                        sid: self.id.to_string(),
+                        pid: pid.clone(),
+                        rooms: self.rooms(),
+                        data: self.data(),
+                    });
+            }
+        }
+        self.namespace.local_handle().remove(self);
+        if let Some(client) = self.namespace.server().and_then(|s| s.client(self.session.id().as_str())) {
+            client.forget(self.namespace.name());
+        }
+        self.acks.clear();
+        self.events.write().unwrap_or_else(|p| p.into_inner()).clear();
+        self.any.write().unwrap_or_else(|p| p.into_inner()).clear();
+        self.disconnect.write().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+}
+
+/// An EVENT packet: `[event, ...args]`.
+pub(crate) fn event_packet(nsp: &str, event: &str, payload: Payload, id: Option<u64>) -> Packet {
+    let mut data = Vec::with_capacity(payload.args.len() + 1);
+    data.push(Value::String(event.to_owned()));
+    data.extend(payload.args);
+    Packet {
+        kind: PacketType::Event,
+        nsp: nsp.to_owned(),
+        id,
+        data: Some(Value::Array(data)),
+        attachments: payload.attachments,
+    }
+}
