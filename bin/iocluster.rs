@@ -1,2 +1,234 @@
 //! iocluster: Socket.IO on every core and every machine.
-fn main() {}
+//!
+//! `iocluster [FLAGS]` runs a master and one worker per CPU serving the
+//! built-in app; `iocluster [FLAGS] -- ./my-worker ARGS` supervises your own
+//! worker program instead; `iocluster status` prints the workers' state.
+
+use std::ffi::OsString;
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use iocluster::cluster::{Balance, Cluster, ClusterConfig, EngineOptions, WorkerCommand};
+
+/// Socket.IO on every core: a master that hands each connection to the
+/// worker owning its session.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the state of a running cluster's workers (from its admin endpoint).
+    Status {
+        /// The admin endpoint of the master.
+        #[arg(long, env = "IOCLUSTER_ADMIN", default_value = "127.0.0.1:3300")]
+        admin: SocketAddr,
+    },
+}
+
+/// Durations: `500ms`, `10s`, `2m`; a bare number is milliseconds (as
+/// Node's options).
+fn duration(text: &str) -> Result<Duration, String> {
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "ms"),
+    };
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 500ms, 10s or 2m"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(value)),
+        "s" => Ok(Duration::from_secs(value)),
+        "m" => Ok(Duration::from_secs(value * 60)),
+        _ => Err(format!("{text:?}: unknown unit {unit:?} (use ms, s or m)")),
+    }
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// How new sessions are spread: random, round-robin, least-connection,
+    /// ip-hash, forwarded-for.
+    #[arg(long, env = "IOCLUSTER_BALANCE", default_value = "least-connection")]
+    balance: Balance,
+    /// Port to listen on (0: any free port).
+    #[arg(long, env = "IOCLUSTER_PORT", default_value_t = 3000)]
+    port: u16,
+    /// Address to listen on (`0.0.0.0` or `::` for every interface).
+    #[arg(long, env = "IOCLUSTER_HOST", default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// Number of worker processes (default: one per CPU).
+    #[arg(long, env = "IOCLUSTER_WORKERS")]
+    workers: Option<usize>,
+    /// How long a client may take to send its first request head.
+    #[arg(long, env = "IOCLUSTER_HEAD_TIMEOUT", default_value = "10s", value_parser = duration)]
+    head_timeout: Duration,
+    /// The largest first request head, in bytes (larger: 431).
+    #[arg(long, env = "IOCLUSTER_MAX_HEAD", default_value_t = 16 * 1024)]
+    max_head: usize,
+    /// How long a graceful shutdown may take before workers are killed.
+    #[arg(long, env = "IOCLUSTER_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = duration)]
+    shutdown_timeout: Duration,
+    /// Admin endpoint (`/status`); keep it on loopback. `off` disables it.
+    #[arg(long, env = "IOCLUSTER_ADMIN", default_value = "127.0.0.1:3300")]
+    admin: String,
+    /// Engine.IO path.
+    #[arg(long, env = "IOCLUSTER_PATH", default_value = "/socket.io/")]
+    path: String,
+    /// Engine.IO pingInterval.
+    #[arg(long, env = "IOCLUSTER_PING_INTERVAL", default_value = "25s", value_parser = duration)]
+    ping_interval: Duration,
+    /// Engine.IO pingTimeout.
+    #[arg(long, env = "IOCLUSTER_PING_TIMEOUT", default_value = "20s", value_parser = duration)]
+    ping_timeout: Duration,
+    /// Largest message or polling body, in bytes (maxHttpBufferSize).
+    #[arg(long, env = "IOCLUSTER_MAX_PAYLOAD", default_value_t = 1_000_000)]
+    max_payload: usize,
+    /// Transports accepted: polling, websocket (comma-separated).
+    #[arg(
+        long,
+        env = "IOCLUSTER_TRANSPORTS",
+        default_value = "polling,websocket",
+        value_delimiter = ','
+    )]
+    transports: Vec<String>,
+    /// Origins allowed by CORS (repeatable; `*` for any). None: CORS closed.
+    #[arg(
+        long = "cors-origin",
+        env = "IOCLUSTER_CORS_ORIGIN",
+        value_delimiter = ','
+    )]
+    cors_origins: Vec<String>,
+    /// Allow credentials (cookies) on cross-origin requests.
+    #[arg(long, env = "IOCLUSTER_CORS_CREDENTIALS")]
+    cors_credentials: bool,
+    /// Set the `io` session cookie (for cookie-sticky load balancers).
+    #[arg(long, env = "IOCLUSTER_COOKIE")]
+    cookie: bool,
+    /// Your worker program and its arguments, after `--`; default: the
+    /// built-in app.
+    #[arg(last = true)]
+    worker_command: Vec<OsString>,
+}
+
+impl ServeArgs {
+    fn config(&self) -> Result<ClusterConfig, String> {
+        let mut engine = EngineOptions {
+            path: self.path.clone(),
+            ping_interval_ms: self.ping_interval.as_millis() as u64,
+            ping_timeout_ms: self.ping_timeout.as_millis() as u64,
+            max_payload: self.max_payload,
+            polling: false,
+            websocket: false,
+            cors_origins: self.cors_origins.clone(),
+            cors_credentials: self.cors_credentials,
+            cookie: self.cookie,
+        };
+        for transport in &self.transports {
+            match transport.trim() {
+                "polling" => engine.polling = true,
+                "websocket" => engine.websocket = true,
+                other => {
+                    return Err(format!(
+                        "unknown transport {other:?}: use polling, websocket"
+                    ));
+                }
+            }
+        }
+        let admin =
+            match self.admin.as_str() {
+                "off" | "" => None,
+                addr => Some(addr.parse().map_err(|_| {
+                    format!("--admin {addr:?} is not an address like 127.0.0.1:3300")
+                })?),
+            };
+        let mut config = ClusterConfig {
+            listen: SocketAddr::new(self.host, self.port),
+            balance: self.balance,
+            head_timeout: self.head_timeout,
+            max_head: self.max_head,
+            shutdown_timeout: self.shutdown_timeout,
+            admin,
+            engine,
+            ..ClusterConfig::default()
+        };
+        if let Some(workers) = self.workers {
+            config.workers = workers.max(1);
+        }
+        Ok(config)
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Status { admin }) => status(admin),
+        None => serve(cli.serve),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("iocluster: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the master (or, in a worker process, the built-in app).
+fn serve(args: ServeArgs) -> Result<(), String> {
+    let config = args.config()?;
+    let mut builder = Cluster::builder().config(config);
+    if let Some((program, rest)) = args.worker_command.split_first() {
+        builder = builder.worker_command(WorkerCommand {
+            program: program.clone(),
+            args: rest.to_vec(),
+        });
+    }
+    builder
+        .build()
+        .run(iocluster::app::build)
+        .map_err(|error| error.to_string())
+}
+
+/// Prints the admin endpoint's `/status`.
+fn status(admin: SocketAddr) -> Result<(), String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect_timeout(&admin, Duration::from_secs(2))
+        .map_err(|e| format!("cannot reach the admin endpoint {admin}: {e}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        stream,
+        "GET /status HTTP/1.1\r\nHost: {admin}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .map_err(|e| e.to_string())?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or("");
+    let value: serde_json::Value =
+        serde_json::from_str(body).map_err(|e| format!("unexpected answer: {e}"))?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?
+    );
+    Ok(())
+}

@@ -36,6 +36,9 @@ async fn main() -> std::io::Result<()> {
         let _ = socket.emit("auth", Payload::from(socket.handshake().auth.clone()));
     });
     let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
-    println!("socket.io conformance server listening on http://{}/socket.io/", listener.local_addr()?);
+    println!(
+        "socket.io conformance server listening on http://{}/socket.io/",
+        listener.local_addr()?
+    );
     iocluster_socketio::engineio::serve(listener, io.router()).await
 }

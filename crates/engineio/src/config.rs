@@ -42,6 +42,15 @@ impl Default for Transports {
     }
 }
 
+/// Sees every session open and close, whatever handler the engine has: the
+/// cluster counts sessions per worker with it.
+pub trait SessionObserver: Send + Sync + 'static {
+    /// A session opened.
+    fn opened(&self, sid: &crate::Sid);
+    /// A session closed.
+    fn closed(&self, sid: &crate::Sid);
+}
+
 /// Decides whether a handshake may open a session: `Ok(())` to accept, or
 /// `Err(message)` to refuse with `403 {"code":4,"message":message}`.
 pub type AllowRequest = Arc<dyn Fn(&Handshake) -> Result<(), String> + Send + Sync>;
@@ -86,6 +95,8 @@ pub struct EngineConfig {
     /// [`Session::send`](crate::Session::send) refuses with
     /// [`SendError::BufferFull`](crate::SendError::BufferFull). Default 1024.
     pub max_buffered_messages: usize,
+    /// Sees sessions open and close. Default none.
+    pub session_observer: Option<Arc<dyn SessionObserver>>,
 }
 
 impl Default for EngineConfig {
@@ -102,6 +113,7 @@ impl Default for EngineConfig {
             allow_request: None,
             sid_generator: Arc::new(RandomSid),
             max_buffered_messages: 1024,
+            session_observer: None,
         }
     }
 }
@@ -159,6 +171,11 @@ impl EngineConfig {
     /// Sets the session id generator.
     pub fn sid_generator(mut self, generator: impl SidGenerator) -> Self {
         self.sid_generator = Arc::new(generator);
+        self
+    }
+    /// Sets the session observer.
+    pub fn session_observer(mut self, observer: Arc<dyn SessionObserver>) -> Self {
+        self.session_observer = Some(observer);
         self
     }
     /// Sets the per-session send buffer bound.

@@ -25,7 +25,7 @@ mod session;
 mod sid;
 mod transport;
 
-pub use config::{AllowRequest, EngineConfig, Transports};
+pub use config::{AllowRequest, EngineConfig, SessionObserver, Transports};
 pub use cookie::{CookieConfig, SameSite};
 pub use cors::{Cors, CorsOrigin};
 pub use engine::Engine;

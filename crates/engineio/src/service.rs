@@ -188,6 +188,9 @@ async fn dispatch(
 fn start(session: &Arc<Session>) {
     let shared = session.shared();
     shared.insert(Arc::clone(session));
+    if let Some(observer) = &shared.config.session_observer {
+        observer.opened(session.id());
+    }
     shared.handler.on_open(session);
     heartbeat::spawn(Arc::clone(session));
 }

@@ -282,6 +282,9 @@ impl Session {
 
     fn finish(self: &Arc<Self>, reason: CloseReason, notify_handler: bool) {
         self.shared.remove(&self.sid);
+        if let Some(observer) = &self.shared.config.session_observer {
+            observer.closed(&self.sid);
+        }
         self.closed.cancel();
         self.wake.notify_waiters();
         if notify_handler {

@@ -5,11 +5,11 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
-use iocluster_engineio::{random_base64url, Message, Session};
-use serde_json::{json, Value};
+use iocluster_engineio::{Message, Session, random_base64url};
+use serde_json::{Value, json};
 
 use crate::namespace::{ConnectError, Namespace};
-use crate::parser::{encode, Decoder, Packet, PacketType};
+use crate::parser::{Decoder, Packet, PacketType, encode};
 use crate::reason::DisconnectReason;
 use crate::server::ServerShared;
 use crate::socket::{Socket, SocketHandshake, SocketRef};
@@ -68,7 +68,9 @@ impl Client {
     fn on_packet(self: &Arc<Self>, packet: Packet) {
         match packet.kind {
             PacketType::Connect => {
-                let Some(server) = self.server.upgrade() else { return };
+                let Some(server) = self.server.upgrade() else {
+                    return;
+                };
                 let fresh = self
                     .connecting
                     .lock()
@@ -120,7 +122,12 @@ impl Client {
         }
     }
 
-    async fn try_connect(&self, server: &Arc<ServerShared>, name: &str, auth: Value) -> Result<(), ConnectError> {
+    async fn try_connect(
+        &self,
+        server: &Arc<ServerShared>,
+        name: &str,
+        auth: Value,
+    ) -> Result<(), ConnectError> {
         let namespace: Namespace = server
             .namespace_for(name, &auth)
             .ok_or_else(|| ConnectError::new("Invalid namespace"))?;

@@ -9,8 +9,8 @@
 //! processes: the cluster and Redis adapters live in their own crates.
 #![deny(missing_docs)]
 
-pub mod adapter;
 mod ack;
+pub mod adapter;
 mod client;
 mod config;
 mod namespace;
@@ -26,7 +26,7 @@ pub use ack::{AckError, AckSender, LocalAcks};
 pub use config::{RecoveryConfig, ServerConfig};
 pub use namespace::{ConnectError, LocalNamespace, Namespace, RoomEvent, ServerAck};
 pub use operators::BroadcastOperator;
-pub use payload::{placeholder, placeholder_num, Payload};
+pub use payload::{Payload, placeholder, placeholder_num};
 pub use reason::DisconnectReason;
 pub use remote::RemoteSocket;
 pub use server::{DynamicNamespace, Server};

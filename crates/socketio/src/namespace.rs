@@ -14,7 +14,7 @@ use crate::ack::{AckWaiter, LocalAcks};
 use crate::adapter::{Adapter, BoxFuture, BroadcastOptions, SocketInfo};
 use crate::config::RecoveryConfig;
 use crate::operators::BroadcastOperator;
-use crate::parser::{encode, Encoded, Packet};
+use crate::parser::{Encoded, Packet, encode};
 use crate::payload::Payload;
 use crate::reason::DisconnectReason;
 use crate::server::ServerShared;
@@ -74,7 +74,8 @@ pub enum RoomEvent {
 pub type ServerAck = Box<dyn FnOnce(Payload) + Send>;
 
 type ConnectionHandler = Arc<dyn Fn(&SocketRef) + Send + Sync>;
-type Middleware = Arc<dyn Fn(SocketRef) -> BoxFuture<'static, Result<(), ConnectError>> + Send + Sync>;
+type Middleware =
+    Arc<dyn Fn(SocketRef) -> BoxFuture<'static, Result<(), ConnectError>> + Send + Sync>;
 type ServerEventHandler = Arc<dyn Fn(Payload, Option<ServerAck>) + Send + Sync>;
 type RoomEventHandler = Arc<dyn Fn(&RoomEvent) + Send + Sync>;
 
@@ -91,7 +92,10 @@ pub(crate) type SharedHandlers = Arc<RwLock<Handlers>>;
 
 /// Registers handlers; implemented by [`Namespace`] and
 /// [`DynamicNamespace`](crate::DynamicNamespace).
-pub(crate) fn add_connection(handlers: &SharedHandlers, handler: impl Fn(&SocketRef) + Send + Sync + 'static) {
+pub(crate) fn add_connection(
+    handlers: &SharedHandlers,
+    handler: impl Fn(&SocketRef) + Send + Sync + 'static,
+) {
     write(handlers).connection.push(Arc::new(handler));
 }
 
@@ -131,7 +135,9 @@ pub struct Namespace(Arc<NamespaceShared>);
 
 impl std::fmt::Debug for Namespace {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Namespace").field("name", &self.0.name).finish_non_exhaustive()
+        f.debug_struct("Namespace")
+            .field("name", &self.0.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -406,7 +412,9 @@ impl LocalNamespace {
             }
             match socket.send_encoded(packet) {
                 Ok(()) => count += 1,
-                Err(error) => tracing::debug!(socket = socket.id(), %error, "broadcast not delivered"),
+                Err(error) => {
+                    tracing::debug!(socket = socket.id(), %error, "broadcast not delivered")
+                }
             }
         });
         count

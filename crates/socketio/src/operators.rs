@@ -134,6 +134,8 @@ impl BroadcastOperator {
 
     /// Disconnects the targeted sockets (`close`: their whole connection).
     pub fn disconnect_sockets(self, close: bool) {
-        self.namespace.adapter().disconnect_sockets(self.opts, close);
+        self.namespace
+            .adapter()
+            .disconnect_sockets(self.opts, close);
     }
 }

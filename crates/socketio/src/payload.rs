@@ -1,8 +1,8 @@
 //! The arguments of an event or an ack: JSON values plus binary attachments.
 
 use bytes::Bytes;
-use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 /// Arguments of an event or ack.

@@ -3,7 +3,7 @@
 use crate::adapter::{BroadcastOptions, SocketInfo};
 use crate::namespace::Namespace;
 use crate::payload::Payload;
-use crate::socket::{event_packet, SocketHandshake};
+use crate::socket::{SocketHandshake, event_packet};
 
 /// A socket on this server or another: its details, and operations that go
 /// through the adapter (as Node's `RemoteSocket`).
@@ -73,6 +73,8 @@ impl RemoteSocket {
 
     /// Disconnects the socket.
     pub fn disconnect(&self, close: bool) {
-        self.namespace.adapter().disconnect_sockets(self.only_me(), close);
+        self.namespace
+            .adapter()
+            .disconnect_sockets(self.only_me(), close);
     }
 }

@@ -53,7 +53,11 @@ impl DynamicNamespace {
 
     /// The children created so far.
     pub fn children(&self) -> Vec<Namespace> {
-        self.0.children.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.0
+            .children
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Emits an event to every socket of every child.
@@ -102,7 +106,11 @@ impl ServerShared {
         {
             return Some(namespace.clone());
         }
-        let dynamic = self.dynamic.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let dynamic = self
+            .dynamic
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let parent = dynamic.iter().find(|d| (d.0.matcher)(name, auth))?;
         let child = self.create_namespace(name, Arc::clone(&parent.0.handlers));
         parent
@@ -120,9 +128,13 @@ struct EngineBridge(Weak<ServerShared>);
 
 impl EngineHandler for EngineBridge {
     fn on_open(&self, session: &Arc<Session>) {
-        let Some(server) = self.0.upgrade() else { return };
+        let Some(server) = self.0.upgrade() else {
+            return;
+        };
         let client = Client::new(Arc::clone(session), &server);
-        server.clients().insert(session.id().to_string(), Arc::clone(&client));
+        server
+            .clients()
+            .insert(session.id().to_string(), Arc::clone(&client));
         let timeout = server.config.connect_timeout;
         let session = Arc::clone(session);
         tokio::spawn(async move {
@@ -139,14 +151,18 @@ impl EngineHandler for EngineBridge {
     }
 
     fn on_message(&self, session: &Arc<Session>, message: Message) {
-        let Some(server) = self.0.upgrade() else { return };
+        let Some(server) = self.0.upgrade() else {
+            return;
+        };
         if let Some(client) = server.client(session.id().as_str()) {
             client.on_message(message);
         }
     }
 
     fn on_close(&self, session: &Arc<Session>, reason: CloseReason) {
-        let Some(server) = self.0.upgrade() else { return };
+        let Some(server) = self.0.upgrade() else {
+            return;
+        };
         let client = server.clients().remove(session.id().as_str());
         if let Some(client) = client {
             client.close_sockets(DisconnectReason::from(reason));
@@ -177,7 +193,9 @@ pub struct Server(Arc<ServerShared>);
 
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Server").field("config", &self.0.config).finish_non_exhaustive()
+        f.debug_struct("Server")
+            .field("config", &self.0.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -197,7 +215,10 @@ impl Server {
             clients: Mutex::new(HashMap::new()),
             engine: OnceLock::new(),
         });
-        let engine = Engine::new(shared.config.engine.clone(), EngineBridge(Arc::downgrade(&shared)));
+        let engine = Engine::new(
+            shared.config.engine.clone(),
+            EngineBridge(Arc::downgrade(&shared)),
+        );
         let _ = shared.engine.set(engine);
         let server = Server(shared);
         server.of("/");

@@ -14,7 +14,7 @@ use crate::ack::{AckError, AckSender, AckWaiter, PendingAcks};
 use crate::adapter::BroadcastOptions;
 use crate::namespace::Namespace;
 use crate::operators::BroadcastOperator;
-use crate::parser::{encode, Encoded, Packet, PacketType};
+use crate::parser::{Encoded, Packet, PacketType, encode};
 use crate::payload::Payload;
 use crate::reason::DisconnectReason;
 
@@ -54,7 +54,9 @@ impl SocketHandshake {
         let headers = handshake
             .headers
             .iter()
-            .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
+            .filter_map(|(name, value)| {
+                Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+            })
             .collect();
         SocketHandshake {
             headers,
@@ -321,7 +323,9 @@ impl Socket {
 
     /// Leaves a room.
     pub fn leave(&self, room: &str) {
-        self.namespace.local_handle().leave(self, &[room.to_owned()]);
+        self.namespace
+            .local_handle()
+            .leave(self, &[room.to_owned()]);
     }
 
     /// A broadcast to every socket of the namespace but this one.
@@ -348,7 +352,11 @@ impl Socket {
     /// closes the whole connection.
     pub fn disconnect(self: &Arc<Self>, close: bool) {
         if close {
-            if let Some(client) = self.namespace.server().and_then(|s| s.client(self.session.id().as_str())) {
+            if let Some(client) = self
+                .namespace
+                .server()
+                .and_then(|s| s.client(self.session.id().as_str()))
+            {
                 client.disconnect_all();
             }
             self.session.close();
@@ -410,9 +418,12 @@ impl Socket {
             let batch = {
                 let mut inbox = self.inbox.lock().unwrap_or_else(|p| p.into_inner());
                 if inbox.is_empty() {
-                    let _ = self
-                        .state
-                        .compare_exchange(OPEN, CONNECTED, Ordering::AcqRel, Ordering::Acquire);
+                    let _ = self.state.compare_exchange(
+                        OPEN,
+                        CONNECTED,
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    );
                     return;
                 }
                 std::mem::take(&mut *inbox)
@@ -526,13 +537,23 @@ impl Socket {
             }
         }
         self.namespace.local_handle().remove(self);
-        if let Some(client) = self.namespace.server().and_then(|s| s.client(self.session.id().as_str())) {
+        if let Some(client) = self
+            .namespace
+            .server()
+            .and_then(|s| s.client(self.session.id().as_str()))
+        {
             client.forget(self.namespace.name());
         }
         self.acks.clear();
-        self.events.write().unwrap_or_else(|p| p.into_inner()).clear();
+        self.events
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
         self.any.write().unwrap_or_else(|p| p.into_inner()).clear();
-        self.disconnect.write().unwrap_or_else(|p| p.into_inner()).clear();
+        self.disconnect
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 }
 

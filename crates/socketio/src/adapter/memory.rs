@@ -8,7 +8,7 @@ use super::{
     PersistedSession, RecoveryStore, RestoredSession, SocketInfo,
 };
 use crate::namespace::LocalNamespace;
-use crate::parser::{encode, Packet};
+use crate::parser::{Packet, encode};
 use crate::payload::Payload;
 
 /// Makes [`InMemoryAdapter`]s.
@@ -33,9 +33,9 @@ impl InMemoryAdapter {
     /// The adapter of `local`, with a recovery store when the server has
     /// connection state recovery on.
     pub fn new(local: LocalNamespace) -> Self {
-        let recovery = local
-            .recovery()
-            .map(|config| RecoveryStore::new(config.max_disconnection_duration, config.max_packets));
+        let recovery = local.recovery().map(|config| {
+            RecoveryStore::new(config.max_disconnection_duration, config.max_packets)
+        });
         InMemoryAdapter { local, recovery }
     }
 }

@@ -127,7 +127,10 @@ pub trait Adapter: Send + Sync + 'static {
     ) -> BoxFuture<'static, AckReplies>;
 
     /// The targeted sockets of every server.
-    fn fetch_sockets(&self, opts: BroadcastOptions) -> BoxFuture<'static, Result<Vec<SocketInfo>, AdapterError>>;
+    fn fetch_sockets(
+        &self,
+        opts: BroadcastOptions,
+    ) -> BoxFuture<'static, Result<Vec<SocketInfo>, AdapterError>>;
 
     /// Makes the targeted sockets of every server join `rooms`.
     fn add_sockets(&self, opts: BroadcastOptions, rooms: Vec<String>);
@@ -154,7 +157,11 @@ pub trait Adapter: Send + Sync + 'static {
     fn persist_session(&self, session: PersistedSession);
 
     /// Finds a persisted session and the packets it missed after `offset`.
-    fn restore_session(&self, pid: String, offset: String) -> BoxFuture<'static, Option<RestoredSession>>;
+    fn restore_session(
+        &self,
+        pid: String,
+        offset: String,
+    ) -> BoxFuture<'static, Option<RestoredSession>>;
 
     /// Called when the namespace is closed (server shutdown).
     fn close(&self) {}

@@ -162,7 +162,9 @@ impl RecoveryStore {
     }
 
     fn expire(state: &mut State, now: Instant, max_age: Duration) {
-        state.sessions.retain(|_, (_, at)| now.duration_since(*at) <= max_age);
+        state
+            .sessions
+            .retain(|_, (_, at)| now.duration_since(*at) <= max_age);
         while state
             .packets
             .front()
@@ -203,7 +205,12 @@ mod tests {
         let all = BroadcastOptions::default();
         let mut first = event(json!(["a"]));
         store.record(&mut first, &all);
-        let offset = first.data.as_ref().and_then(|d| d[1].as_str()).unwrap().to_owned();
+        let offset = first
+            .data
+            .as_ref()
+            .and_then(|d| d[1].as_str())
+            .unwrap()
+            .to_owned();
         let mut to_room = event(json!(["b"]));
         store.record(
             &mut to_room,
@@ -224,7 +231,10 @@ mod tests {
         let restored = store.restore("pid", &offset).expect("restored");
         let names: Vec<_> = restored.missed.iter().map(|p| p.args[0].clone()).collect();
         assert_eq!(names, vec![json!("b")]);
-        assert!(store.restore("pid", &offset).is_none(), "a session is restored once");
+        assert!(
+            store.restore("pid", &offset).is_none(),
+            "a session is restored once"
+        );
     }
 
     #[test]
@@ -240,7 +250,12 @@ mod tests {
         let all = BroadcastOptions::default();
         let mut first = event(json!(["a"]));
         store.record(&mut first, &all);
-        let offset = first.data.as_ref().and_then(|d| d[1].as_str()).unwrap().to_owned();
+        let offset = first
+            .data
+            .as_ref()
+            .and_then(|d| d[1].as_str())
+            .unwrap()
+            .to_owned();
         for _ in 0..2 {
             store.record(&mut event(json!(["x"])), &all);
         }

@@ -1,0 +1,149 @@
+//! Cluster options, and the engine options the master passes to workers.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use iocluster_engineio::{CookieConfig, Cors, CorsOrigin, EngineConfig, Transports};
+use serde::{Deserialize, Serialize};
+
+/// How the master picks a worker for a request that names no session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Balance {
+    /// A worker at random.
+    Random,
+    /// Each ready worker in turn.
+    RoundRobin,
+    /// The worker with the fewest live sessions plus connections handed
+    /// over but not yet reported.
+    LeastConnection,
+    /// A hash of the client's IP address (nginx `ip_hash`).
+    IpHash,
+    /// A hash of `X-Forwarded-For` (behind a proxy), else of the address.
+    ForwardedFor,
+}
+
+impl std::str::FromStr for Balance {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "random" => Ok(Balance::Random),
+            "round-robin" => Ok(Balance::RoundRobin),
+            "least-connection" => Ok(Balance::LeastConnection),
+            "ip-hash" => Ok(Balance::IpHash),
+            "forwarded-for" => Ok(Balance::ForwardedFor),
+            other => Err(format!(
+                "unknown balancing method {other:?}: use random, round-robin, least-connection, ip-hash or forwarded-for"
+            )),
+        }
+    }
+}
+
+/// The Engine.IO options every worker applies, set once on the master's
+/// command line and passed to workers in their environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineOptions {
+    /// Path, default `/socket.io/`.
+    pub path: String,
+    /// `pingInterval` in ms.
+    pub ping_interval_ms: u64,
+    /// `pingTimeout` in ms.
+    pub ping_timeout_ms: u64,
+    /// `maxHttpBufferSize` in bytes.
+    pub max_payload: usize,
+    /// Polling allowed.
+    pub polling: bool,
+    /// WebSocket allowed.
+    pub websocket: bool,
+    /// Allowed CORS origins; `*` allows any; empty: CORS closed.
+    pub cors_origins: Vec<String>,
+    /// CORS with credentials.
+    pub cors_credentials: bool,
+    /// Set the `io` cookie.
+    pub cookie: bool,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        let engine = EngineConfig::default();
+        EngineOptions {
+            path: engine.path,
+            ping_interval_ms: engine.ping_interval.as_millis() as u64,
+            ping_timeout_ms: engine.ping_timeout.as_millis() as u64,
+            max_payload: engine.max_payload,
+            polling: true,
+            websocket: true,
+            cors_origins: Vec::new(),
+            cors_credentials: false,
+            cookie: false,
+        }
+    }
+}
+
+impl EngineOptions {
+    /// The engine configuration these options describe.
+    pub fn to_engine_config(&self) -> EngineConfig {
+        let mut config = EngineConfig::default()
+            .path(&self.path)
+            .ping_interval(Duration::from_millis(self.ping_interval_ms))
+            .ping_timeout(Duration::from_millis(self.ping_timeout_ms))
+            .max_payload(self.max_payload)
+            .transports(Transports {
+                polling: self.polling,
+                websocket: self.websocket,
+            });
+        if !self.cors_origins.is_empty() {
+            let origin = if self.cors_origins.iter().any(|o| o == "*") {
+                CorsOrigin::Any
+            } else {
+                CorsOrigin::List(self.cors_origins.clone())
+            };
+            config = config.cors(Cors::new(origin).credentials(self.cors_credentials));
+        }
+        if self.cookie {
+            config = config.cookie(CookieConfig::default());
+        }
+        config
+    }
+}
+
+/// The master's options.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// How many workers; default the number of CPUs.
+    pub workers: usize,
+    /// How to pick a worker for new sessions.
+    pub balance: Balance,
+    /// How long a client may take to send its first request head.
+    pub head_timeout: Duration,
+    /// The largest request head, in bytes.
+    pub max_head: usize,
+    /// How long a graceful shutdown may take before workers are killed.
+    pub shutdown_timeout: Duration,
+    /// The listen backlog.
+    pub backlog: u32,
+    /// The admin endpoint (`/status`), on loopback by default; none: off.
+    pub admin: Option<SocketAddr>,
+    /// Engine options for the workers.
+    pub engine: EngineOptions,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            workers: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            balance: Balance::LeastConnection,
+            head_timeout: Duration::from_secs(10),
+            max_head: 16 * 1024,
+            shutdown_timeout: Duration::from_secs(10),
+            backlog: 1024,
+            admin: None,
+            engine: EngineOptions::default(),
+        }
+    }
+}

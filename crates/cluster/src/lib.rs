@@ -1,0 +1,150 @@
+//! The iocluster cluster: a master process that binds the port, reads the
+//! first request head of each connection, and hands the socket (with the
+//! bytes read) to the worker owning the session the request names, or to one
+//! chosen by the balancing method; and the worker runtime that serves those
+//! sockets with axum and the iocluster Socket.IO server.
+//!
+//! The master never parses Socket.IO: it reads a `sid` query parameter and
+//! the worker instance its first characters encode ([`sid`]).
+//!
+//! ```no_run
+//! use iocluster_cluster::Cluster;
+//!
+//! fn main() -> Result<(), iocluster_cluster::ClusterError> {
+//!     Cluster::builder().workers(4).build().run(|worker| {
+//!         let io = worker.socketio(worker.socketio_config());
+//!         io.on_connection(|socket| {
+//!             socket.on("echo", |_s, args, ack| {
+//!                 if let Some(ack) = ack {
+//!                     let _ = ack.send(args);
+//!                 }
+//!             });
+//!         });
+//!         io.router()
+//!     })
+//! }
+//! ```
+#![deny(missing_docs)]
+
+pub mod balance;
+pub mod config;
+pub mod control;
+pub mod handoff;
+pub mod head;
+mod master;
+pub mod sid;
+mod worker;
+
+pub use config::{Balance, ClusterConfig, EngineOptions};
+pub use master::{WorkerCommand, run_master};
+pub use worker::{WorkerContext, WorkerEnv, run_worker};
+
+use axum::Router;
+
+/// Why the cluster could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// The listening socket could not be bound.
+    #[error("cannot listen: {0}")]
+    Bind(std::io::Error),
+    /// A worker process could not be started.
+    #[error("cannot start a worker: {0}")]
+    Spawn(std::io::Error),
+    /// Signal handlers could not be installed.
+    #[error("cannot handle signals: {0}")]
+    Signal(std::io::Error),
+    /// A worker's environment is incomplete.
+    #[error("bad worker environment: {0}")]
+    Environment(String),
+    /// Any other I/O failure.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// A cluster to run: master options and how workers are started.
+#[derive(Debug, Clone, Default)]
+pub struct Cluster {
+    config: ClusterConfig,
+    command: Option<WorkerCommand>,
+}
+
+/// Builds a [`Cluster`].
+#[derive(Debug, Clone, Default)]
+pub struct ClusterBuilder {
+    cluster: Cluster,
+}
+
+impl ClusterBuilder {
+    /// The number of workers (default: the number of CPUs).
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.cluster.config.workers = workers.max(1);
+        self
+    }
+    /// The balancing method (default least-connection).
+    pub fn balance(mut self, balance: Balance) -> Self {
+        self.cluster.config.balance = balance;
+        self
+    }
+    /// The listening address (default 127.0.0.1:3000).
+    pub fn listen(mut self, addr: std::net::SocketAddr) -> Self {
+        self.cluster.config.listen = addr;
+        self
+    }
+    /// Every master option at once.
+    pub fn config(mut self, config: ClusterConfig) -> Self {
+        self.cluster.config = config;
+        self
+    }
+    /// Runs this program as the workers instead of the current executable.
+    pub fn worker_command(mut self, command: WorkerCommand) -> Self {
+        self.cluster.command = Some(command);
+        self
+    }
+    /// The cluster.
+    pub fn build(self) -> Cluster {
+        self.cluster
+    }
+}
+
+impl Cluster {
+    /// A builder with the defaults.
+    pub fn builder() -> ClusterBuilder {
+        ClusterBuilder::default()
+    }
+
+    /// Runs this process as what it is: in a process started by a master,
+    /// a worker serving `app`; otherwise the master, which re-executes this
+    /// binary as its workers (no `fork` after a runtime exists). Blocks
+    /// until shutdown.
+    pub fn run(self, app: impl FnOnce(&WorkerContext) -> Router) -> Result<(), ClusterError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        match WorkerEnv::from_env() {
+            Some(env) => runtime.block_on(run_worker(env?, app)),
+            None => {
+                let command = match self.command {
+                    Some(command) => command,
+                    None => WorkerCommand::current_exe()?,
+                };
+                runtime.block_on(run_master(self.config, command))
+            }
+        }
+    }
+}
+
+/// Runs a worker when this process was started by a master; returns `None`
+/// otherwise. For worker programs given to `iocluster -- ./my-worker`.
+pub fn run_as_worker(
+    app: impl FnOnce(&WorkerContext) -> Router,
+) -> Option<Result<(), ClusterError>> {
+    let env = WorkerEnv::from_env()?;
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => return Some(Err(error.into())),
+    };
+    Some(env.and_then(|env| runtime.block_on(run_worker(env, app))))
+}

@@ -1,0 +1,85 @@
+//! Starting a worker process: the same binary (or the user's worker
+//! command) with two inherited socketpair ends and its options in the
+//! environment.
+
+use std::ffi::OsString;
+use std::os::fd::AsRawFd;
+
+use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+use nix::sys::signal::Signal;
+
+use crate::config::ClusterConfig;
+use crate::sid::InstanceId;
+use crate::worker::env;
+
+/// The program a worker runs.
+#[derive(Debug, Clone)]
+pub struct WorkerCommand {
+    /// The executable.
+    pub program: OsString,
+    /// Its arguments.
+    pub args: Vec<OsString>,
+}
+
+impl WorkerCommand {
+    /// This very executable with the same arguments: it will see the worker
+    /// environment and run as a worker.
+    pub fn current_exe() -> std::io::Result<WorkerCommand> {
+        Ok(WorkerCommand {
+            program: std::env::current_exe()?.into_os_string(),
+            args: std::env::args_os().skip(1).collect(),
+        })
+    }
+}
+
+/// A started worker process and the master's ends of its channels.
+pub(crate) struct Spawned {
+    pub(crate) child: tokio::process::Child,
+    pub(crate) handoff: tokio::net::UnixDatagram,
+    pub(crate) control: tokio::net::UnixStream,
+}
+
+/// Starts a worker process.
+pub(crate) fn spawn(
+    command: &WorkerCommand,
+    config: &ClusterConfig,
+    instance: InstanceId,
+) -> std::io::Result<Spawned> {
+    let (handoff_master, handoff_child) = std::os::unix::net::UnixDatagram::pair()?;
+    let (control_master, control_child) = std::os::unix::net::UnixStream::pair()?;
+    let handoff_fd = handoff_child.as_raw_fd();
+    let control_fd = control_child.as_raw_fd();
+    let engine = serde_json::to_string(&config.engine).map_err(std::io::Error::other)?;
+    let mut cmd = tokio::process::Command::new(&command.program);
+    cmd.args(&command.args)
+        .env(env::INSTANCE, instance.0.to_string())
+        .env(env::HANDOFF_FD, handoff_fd.to_string())
+        .env(env::CONTROL_FD, control_fd.to_string())
+        .env(env::MAX_HEAD, config.max_head.to_string())
+        .env(env::ENGINE, engine)
+        .stdin(std::process::Stdio::null());
+    // SAFETY: the closure runs between fork and exec and only makes
+    // async-signal-safe system calls (fcntl, prctl).
+    unsafe {
+        cmd.pre_exec(move || {
+            for fd in [handoff_fd, control_fd] {
+                let borrowed = std::os::fd::BorrowedFd::borrow_raw(fd);
+                fcntl(borrowed, FcntlArg::F_SETFD(FdFlag::empty()))
+                    .map_err(std::io::Error::from)?;
+            }
+            // The worker dies with the master.
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
+            Ok(())
+        });
+    }
+    let child = cmd.spawn()?;
+    drop(handoff_child);
+    drop(control_child);
+    handoff_master.set_nonblocking(true)?;
+    control_master.set_nonblocking(true)?;
+    Ok(Spawned {
+        child,
+        handoff: tokio::net::UnixDatagram::from_std(handoff_master)?,
+        control: tokio::net::UnixStream::from_std(control_master)?,
+    })
+}

@@ -1,0 +1,275 @@
+//! The worker side: receive connections from the master, serve them with
+//! the user's app, report sessions, shut down when told.
+
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use iocluster_engineio::{Engine, EngineConfig, SessionObserver, Sid};
+use iocluster_socketio::{Server, ServerConfig};
+use tokio::net::{UnixDatagram, UnixStream};
+use tokio::sync::mpsc;
+
+use crate::ClusterError;
+use crate::config::EngineOptions;
+use crate::control::{ControlChannel, MasterMessage, WorkerMessage};
+use crate::handoff::HandoffReceiver;
+use crate::sid::{ClusterSid, InstanceId};
+
+/// Environment variables through which the master configures a worker.
+pub(crate) mod env {
+    pub const INSTANCE: &str = "IOCLUSTER_INSTANCE";
+    pub const HANDOFF_FD: &str = "IOCLUSTER_HANDOFF_FD";
+    pub const CONTROL_FD: &str = "IOCLUSTER_CONTROL_FD";
+    pub const MAX_HEAD: &str = "IOCLUSTER_MAX_HEAD";
+    pub const ENGINE: &str = "IOCLUSTER_ENGINE";
+}
+
+/// What a worker process learns from its environment.
+#[derive(Debug, Clone)]
+pub struct WorkerEnv {
+    instance: InstanceId,
+    handoff_fd: RawFd,
+    control_fd: RawFd,
+    max_head: usize,
+    engine: EngineOptions,
+}
+
+impl WorkerEnv {
+    /// The worker environment, when this process was started by a master.
+    pub fn from_env() -> Option<Result<WorkerEnv, ClusterError>> {
+        let instance = std::env::var(env::INSTANCE).ok()?;
+        Some(Self::parse(&instance))
+    }
+
+    fn parse(instance: &str) -> Result<WorkerEnv, ClusterError> {
+        let number = |name: &str| -> Result<u64, ClusterError> {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| {
+                    ClusterError::Environment(format!("{name} is missing or not a number"))
+                })
+        };
+        let engine = std::env::var(env::ENGINE)
+            .ok()
+            .and_then(|v| serde_json::from_str(&v).ok())
+            .ok_or_else(|| {
+                ClusterError::Environment(format!("{} is missing or malformed", env::ENGINE))
+            })?;
+        Ok(WorkerEnv {
+            instance: InstanceId(instance.parse().map_err(|_| {
+                ClusterError::Environment(format!("{} is not a number", env::INSTANCE))
+            })?),
+            handoff_fd: number(env::HANDOFF_FD)? as RawFd,
+            control_fd: number(env::CONTROL_FD)? as RawFd,
+            max_head: number(env::MAX_HEAD)? as usize,
+            engine,
+        })
+    }
+}
+
+/// Reports sessions to the master.
+struct ReportSessions(mpsc::UnboundedSender<WorkerMessage>);
+
+impl SessionObserver for ReportSessions {
+    fn opened(&self, sid: &Sid) {
+        let _ = self.0.send(WorkerMessage::SessionOpened {
+            sid: sid.to_string(),
+        });
+    }
+    fn closed(&self, sid: &Sid) {
+        let _ = self.0.send(WorkerMessage::SessionClosed {
+            sid: sid.to_string(),
+        });
+    }
+}
+
+/// What a worker's app is built with: the cluster's engine options, session
+/// ids that name this worker, and session reports to the master.
+pub struct WorkerContext {
+    instance: InstanceId,
+    engine: EngineOptions,
+    reports: mpsc::UnboundedSender<WorkerMessage>,
+    servers: Mutex<Vec<Server>>,
+    engines: Mutex<Vec<Engine>>,
+}
+
+impl std::fmt::Debug for WorkerContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerContext")
+            .field("instance", &self.instance)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WorkerContext {
+    /// This worker's instance number.
+    pub fn instance(&self) -> InstanceId {
+        self.instance
+    }
+
+    /// The engine options given on the master's command line.
+    pub fn engine_options(&self) -> &EngineOptions {
+        &self.engine
+    }
+
+    /// An engine configuration for this worker: the cluster's options, its
+    /// session ids and its session reports. Register an engine you build
+    /// from it with [`WorkerContext::register_engine`].
+    pub fn engine_config(&self) -> EngineConfig {
+        self.engine
+            .to_engine_config()
+            .sid_generator(ClusterSid::new(self.instance))
+            .session_observer(Arc::new(ReportSessions(self.reports.clone())))
+    }
+
+    /// A Socket.IO configuration with [`WorkerContext::engine_config`].
+    pub fn socketio_config(&self) -> ServerConfig {
+        ServerConfig::default().engine(self.engine_config())
+    }
+
+    /// A Socket.IO server for this worker, closed cleanly at shutdown.
+    pub fn socketio(&self, config: ServerConfig) -> Server {
+        let server = Server::new(config);
+        self.servers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(server.clone());
+        server
+    }
+
+    /// Registers a bare engine to close at shutdown.
+    pub fn register_engine(&self, engine: Engine) {
+        self.engines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(engine);
+    }
+
+    fn session_count(&self) -> usize {
+        let servers: usize = self
+            .servers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|s| s.engine().session_count())
+            .sum();
+        let engines: usize = self
+            .engines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|e| e.session_count())
+            .sum();
+        servers + engines
+    }
+
+    fn close_all(&self) {
+        for server in self
+            .servers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            server.close();
+        }
+        for engine in self
+            .engines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            engine.close_all();
+        }
+    }
+}
+
+/// Takes ownership of an inherited descriptor.
+fn inherited(fd: RawFd) -> OwnedFd {
+    // SAFETY: the master passed this descriptor for this process alone and
+    // nothing else in it uses the number.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// Runs a worker until the master tells it to stop (or goes away).
+pub async fn run_worker(
+    env: WorkerEnv,
+    app: impl FnOnce(&WorkerContext) -> Router,
+) -> Result<(), ClusterError> {
+    let handoff = std::os::unix::net::UnixDatagram::from(inherited(env.handoff_fd));
+    handoff.set_nonblocking(true)?;
+    let handoff = HandoffReceiver::new(UnixDatagram::from_std(handoff)?, env.max_head);
+    let control = std::os::unix::net::UnixStream::from(inherited(env.control_fd));
+    control.set_nonblocking(true)?;
+    let (mut sink, mut stream) = ControlChannel::new(UnixStream::from_std(control)?).split();
+
+    let (reports, mut outbox) = mpsc::unbounded_channel();
+    let context = WorkerContext {
+        instance: env.instance,
+        engine: env.engine,
+        reports: reports.clone(),
+        servers: Mutex::new(Vec::new()),
+        engines: Mutex::new(Vec::new()),
+    };
+    let router = app(&context);
+    let writer = tokio::spawn(async move {
+        while let Some(message) = outbox.recv().await {
+            if sink.send(&message).await.is_err() {
+                break;
+            }
+        }
+    });
+    let _ = reports.send(WorkerMessage::Ready);
+    tracing::info!(instance = %env.instance, pid = std::process::id(), "worker ready");
+
+    loop {
+        tokio::select! {
+            received = handoff.recv() => match received {
+                Ok((fd, bytes)) => {
+                    let std_stream = std::net::TcpStream::from(fd);
+                    if std_stream.set_nonblocking(true).is_err() {
+                        continue;
+                    }
+                    let Ok(stream) = tokio::net::TcpStream::from_std(std_stream) else { continue };
+                    let router = router.clone();
+                    tokio::spawn(async move {
+                        if let Err(error) = iocluster_engineio::serve_connection(stream, bytes, router).await {
+                            tracing::debug!(%error, "connection ended with an error");
+                        }
+                    });
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "handoff channel closed: shutting down");
+                    break;
+                }
+            },
+            message = stream.next::<MasterMessage>() => match message {
+                Some(MasterMessage::Shutdown) => {
+                    tracing::info!(instance = %env.instance, "shutdown requested");
+                    break;
+                }
+                None => {
+                    tracing::warn!("master gone: shutting down");
+                    break;
+                }
+            },
+        }
+    }
+    shutdown(&context).await;
+    drop(reports);
+    drop(context);
+    let _ = tokio::time::timeout(Duration::from_secs(1), writer).await;
+    Ok(())
+}
+
+/// Closes every session (clients get a close packet) and waits briefly
+/// for them to be flushed.
+async fn shutdown(context: &WorkerContext) {
+    context.close_all();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while context.session_count() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

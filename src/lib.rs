@@ -1,0 +1,12 @@
+//! iocluster: Socket.IO on every core and every machine.
+//!
+//! This facade re-exports the layers — [`engineio`] (Engine.IO v4),
+//! [`socketio`] (Socket.IO v5), [`cluster`] (master and workers) — and holds
+//! the built-in app that `cargo run --release` serves.
+#![deny(missing_docs)]
+
+pub mod app;
+
+pub use iocluster_cluster as cluster;
+pub use iocluster_engineio as engineio;
+pub use iocluster_socketio as socketio;
