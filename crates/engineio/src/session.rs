@@ -45,6 +45,9 @@ pub(crate) struct State {
     pub(crate) transport: TransportKind,
     pub(crate) upgrading: bool,
     pub(crate) queue: VecDeque<Packet>,
+    /// How many of the queued packets are messages (the bound counts only
+    /// those, not pings or noops).
+    pub(crate) messages: usize,
     pub(crate) poll_pending: bool,
     pub(crate) post_pending: bool,
     pub(crate) awaiting_pong: bool,
@@ -90,6 +93,7 @@ impl Session {
                 transport,
                 upgrading: false,
                 queue: VecDeque::new(),
+                messages: 0,
                 poll_pending: false,
                 post_pending: false,
                 awaiting_pong: false,
@@ -145,9 +149,11 @@ impl Session {
             if state.phase != Phase::Open {
                 return Err(SendError::Closed);
             }
-            if state.queue.len() + messages.len() > self.shared.config.max_buffered_messages {
+            let count = messages.len();
+            if state.messages + count > self.shared.config.max_buffered_messages {
                 return Err(SendError::BufferFull);
             }
+            state.messages += count;
             state.queue.extend(messages.map(Packet::Message));
         }
         self.wake.notify_waiters();

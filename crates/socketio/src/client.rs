@@ -28,7 +28,7 @@ impl Client {
         Arc::new(Client {
             session,
             server: Arc::downgrade(server),
-            decoder: Mutex::new(Decoder::new(server.config.decoder_limits.clone())),
+            decoder: Mutex::new(Decoder::new(server.config.decoder_limits)),
             sockets: Mutex::new(HashMap::new()),
             connecting: Mutex::new(HashSet::new()),
             connected_once: AtomicBool::new(false),

@@ -82,6 +82,7 @@ pub(crate) async fn poll(session: Arc<Session>) -> Response {
                     let body = payload::encode(state.queue.iter());
                     let flushed_close = state.queue.back() == Some(&Packet::Close);
                     state.queue.clear();
+                    state.messages = 0;
                     (Some(body), flushed_close)
                 }
                 _ => (None, false),
@@ -117,6 +118,11 @@ pub(crate) async fn post(session: Arc<Session>, body: Body) -> Response {
         post: true,
     };
     let config = &session.shared().config;
+    if http_body::Body::size_hint(&body).lower() > config.max_payload as u64 {
+        tracing::debug!(sid = %session.id(), "declared polling body over max_payload");
+        session.close_now(CloseReason::TransportError);
+        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    }
     // A client that trickles its body is cut off after a heartbeat's worth
     // of time; a body over max_payload is never buffered past the limit.
     let deadline = config.ping_interval + config.ping_timeout;

@@ -86,6 +86,7 @@ async fn serve(session: Arc<Session>, mut socket: WebSocket) {
         let phase = {
             let mut state = session.lock();
             batch.extend(state.queue.drain(..));
+            state.messages = 0;
             state.phase
         };
         let flushed_close = batch.last() == Some(&Packet::Close);
@@ -157,9 +158,24 @@ async fn read(
             false
         }
         Some(Err(error)) => {
+            let error = error.into_inner();
+            let failure = error.downcast_ref::<tungstenite::Error>();
             tracing::debug!(sid = %session.id(), %error, "websocket read failed");
-            session.close_now(CloseReason::TransportError);
-            if is_too_big(&error) {
+            // A connection dropped without a close frame is a plain close for
+            // Node (`ws` reports code 1006); protocol violations are errors.
+            let reason = match failure {
+                Some(
+                    tungstenite::Error::Protocol(
+                        tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+                    )
+                    | tungstenite::Error::Io(_)
+                    | tungstenite::Error::ConnectionClosed
+                    | tungstenite::Error::AlreadyClosed,
+                ) => CloseReason::TransportClose,
+                _ => CloseReason::TransportError,
+            };
+            session.close_now(reason);
+            if matches!(failure, Some(tungstenite::Error::Capacity(_))) {
                 let close = Frame::Close(Some(CloseFrame {
                     code: CLOSE_MESSAGE_TOO_BIG,
                     reason: Utf8Bytes::from_static("Max payload size exceeded"),
@@ -169,10 +185,4 @@ async fn read(
             false
         }
     }
-}
-
-/// Whether a read failed because a message or frame exceeded the limit.
-fn is_too_big(error: &axum::Error) -> bool {
-    let text = error.to_string();
-    text.contains("Space limit exceeded") || text.contains("too long") || text.contains("too big")
 }
