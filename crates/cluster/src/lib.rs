@@ -26,6 +26,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod adapter;
 pub mod balance;
 pub mod config;
 pub mod control;

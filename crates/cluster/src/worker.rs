@@ -12,8 +12,10 @@ use tokio::net::{UnixDatagram, UnixStream};
 use tokio::sync::mpsc;
 
 use crate::ClusterError;
+use crate::adapter::ClusterAdapterFactory;
+use crate::adapter::relay::{OUTBOX_FRAMES, Relay};
 use crate::config::EngineOptions;
-use crate::control::{ControlChannel, MasterMessage, WorkerMessage};
+use crate::control::{self, ControlChannel, Frame, MasterMessage, Side, WorkerMessage};
 use crate::handoff::HandoffReceiver;
 use crate::sid::{ClusterSid, InstanceId};
 
@@ -71,16 +73,16 @@ impl WorkerEnv {
 }
 
 /// Reports sessions to the master.
-struct ReportSessions(mpsc::UnboundedSender<WorkerMessage>);
+struct ReportSessions(Arc<Relay>);
 
 impl SessionObserver for ReportSessions {
     fn opened(&self, sid: &Sid) {
-        let _ = self.0.send(WorkerMessage::SessionOpened {
+        self.0.control(&WorkerMessage::SessionOpened {
             sid: sid.to_string(),
         });
     }
     fn closed(&self, sid: &Sid) {
-        let _ = self.0.send(WorkerMessage::SessionClosed {
+        self.0.control(&WorkerMessage::SessionClosed {
             sid: sid.to_string(),
         });
     }
@@ -91,7 +93,7 @@ impl SessionObserver for ReportSessions {
 pub struct WorkerContext {
     instance: InstanceId,
     engine: EngineOptions,
-    reports: mpsc::UnboundedSender<WorkerMessage>,
+    relay: Arc<Relay>,
     servers: Mutex<Vec<Server>>,
     engines: Mutex<Vec<Engine>>,
 }
@@ -122,7 +124,7 @@ impl WorkerContext {
         self.engine
             .to_engine_config()
             .sid_generator(ClusterSid::new(self.instance))
-            .session_observer(Arc::new(ReportSessions(self.reports.clone())))
+            .session_observer(Arc::new(ReportSessions(Arc::clone(&self.relay))))
     }
 
     /// A Socket.IO configuration with [`WorkerContext::engine_config`].
@@ -130,9 +132,11 @@ impl WorkerContext {
         ServerConfig::default().engine(self.engine_config())
     }
 
-    /// A Socket.IO server for this worker, closed cleanly at shutdown.
+    /// A Socket.IO server for this worker, its namespaces joined to every
+    /// other worker's by the cluster adapter, closed cleanly at shutdown.
     pub fn socketio(&self, config: ServerConfig) -> Server {
-        let server = Server::new(config);
+        let server =
+            Server::with_adapter(config, ClusterAdapterFactory::new(Arc::clone(&self.relay)));
         self.servers
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -203,25 +207,27 @@ pub async fn run_worker(
     let handoff = HandoffReceiver::new(UnixDatagram::from_std(handoff)?, env.max_head);
     let control = std::os::unix::net::UnixStream::from(inherited(env.control_fd));
     control.set_nonblocking(true)?;
-    let (mut sink, mut stream) = ControlChannel::new(UnixStream::from_std(control)?).split();
+    let (mut sink, mut stream) =
+        ControlChannel::new(UnixStream::from_std(control)?, Side::Worker).split();
 
-    let (reports, mut outbox) = mpsc::unbounded_channel();
+    let (outbox_tx, mut outbox) = mpsc::channel(OUTBOX_FRAMES);
+    let relay = Relay::new(env.instance.0, outbox_tx);
     let context = WorkerContext {
         instance: env.instance,
         engine: env.engine,
-        reports: reports.clone(),
+        relay: Arc::clone(&relay),
         servers: Mutex::new(Vec::new()),
         engines: Mutex::new(Vec::new()),
     };
     let router = app(&context);
     let writer = tokio::spawn(async move {
-        while let Some(message) = outbox.recv().await {
-            if sink.send(&message).await.is_err() {
+        while let Some(frame) = outbox.recv().await {
+            if sink.send(frame).await.is_err() {
                 break;
             }
         }
     });
-    let _ = reports.send(WorkerMessage::Ready);
+    relay.control(&WorkerMessage::Ready);
     tracing::info!(instance = %env.instance, pid = std::process::id(), "worker ready");
 
     loop {
@@ -245,11 +251,17 @@ pub async fn run_worker(
                     break;
                 }
             },
-            message = stream.next::<MasterMessage>() => match message {
-                Some(MasterMessage::Shutdown) => {
-                    tracing::info!(instance = %env.instance, "shutdown requested");
-                    break;
-                }
+            frame = stream.next() => match frame {
+                Some(Frame::Control(json)) => match control::parse::<MasterMessage>(&json) {
+                    Some(MasterMessage::Shutdown) => {
+                        tracing::info!(instance = %env.instance, "shutdown requested");
+                        break;
+                    }
+                    Some(MasterMessage::Peers { instances }) => relay.set_peers(instances),
+                    Some(MasterMessage::WorkerGone { instance }) => relay.gone(instance),
+                    None => {}
+                },
+                Some(frame) => relay.on_frame(frame),
                 None => {
                     tracing::warn!("master gone: shutting down");
                     break;
@@ -258,8 +270,8 @@ pub async fn run_worker(
         }
     }
     shutdown(&context).await;
-    drop(reports);
     drop(context);
+    drop(relay);
     let _ = tokio::time::timeout(Duration::from_secs(1), writer).await;
     Ok(())
 }

@@ -93,7 +93,7 @@ pub struct EngineConfig {
     pub sid_generator: Arc<dyn SidGenerator>,
     /// How many messages may wait to be sent to one session; past it,
     /// [`Session::send`](crate::Session::send) refuses with
-    /// [`SendError::BufferFull`](crate::SendError::BufferFull). Default 1024.
+    /// [`SendError::BufferFull`](crate::SendError::BufferFull). Default 16,384.
     pub max_buffered_messages: usize,
     /// Sees sessions open and close. Default none.
     pub session_observer: Option<Arc<dyn SessionObserver>>,
@@ -112,7 +112,7 @@ impl Default for EngineConfig {
             cookie: None,
             allow_request: None,
             sid_generator: Arc::new(RandomSid),
-            max_buffered_messages: 1024,
+            max_buffered_messages: 16_384,
             session_observer: None,
         }
     }

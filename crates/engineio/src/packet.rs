@@ -82,6 +82,21 @@ impl Text {
         &self.0.as_str()[1..]
     }
 
+    /// The whole Engine.IO packet (`4` and the text) as shared bytes, to
+    /// forward to another process without copying.
+    pub fn packet_bytes(&self) -> Bytes {
+        Bytes::from(self.0.clone())
+    }
+
+    /// Takes back a packet from [`Text::packet_bytes`]: none when the bytes
+    /// are not UTF-8 or not a `4…` packet. Checks, never copies.
+    pub fn from_packet_bytes(bytes: Bytes) -> Option<Text> {
+        if bytes.first() != Some(&b'4') {
+            return None;
+        }
+        Utf8Bytes::try_from(bytes).ok().map(Text)
+    }
+
     /// The whole packet (`4…`), as sent in a WebSocket text frame.
     pub(crate) fn packet(&self) -> &Utf8Bytes {
         &self.0

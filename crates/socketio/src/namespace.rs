@@ -520,6 +520,9 @@ impl LocalNamespace {
                 });
             }
         }
+        if !events.is_empty() {
+            socket.track();
+        }
         notify_rooms(&ns, &events);
     }
 
@@ -546,6 +549,9 @@ impl LocalNamespace {
                     }
                 }
             }
+        }
+        if !events.is_empty() {
+            socket.track();
         }
         notify_rooms(&ns, &events);
     }

@@ -210,6 +210,29 @@ impl Socket {
     /// Replaces the socket's data.
     pub fn set_data(&self, data: Value) {
         *self.data.lock().unwrap_or_else(|p| p.into_inner()) = data;
+        self.track();
+    }
+
+    /// The state connection state recovery would restore.
+    fn recoverable_state(&self) -> Option<crate::adapter::PersistedSession> {
+        let pid = self.pid.as_ref()?;
+        self.namespace.recovery()?;
+        Some(crate::adapter::PersistedSession {
+            sid: self.id.to_string(),
+            pid: pid.clone(),
+            rooms: self.rooms(),
+            data: self.data(),
+        })
+    }
+
+    /// Tells the adapter the socket's recoverable state changed.
+    pub(crate) fn track(&self) {
+        if self.state.load(Ordering::Acquire) == DISCONNECTED {
+            return;
+        }
+        if let Some(state) = self.recoverable_state() {
+            self.namespace.adapter().track_session(&state);
+        }
     }
 
     /// Handles event `event`: the handler gets the arguments and, when the
@@ -524,16 +547,11 @@ impl Socket {
         for handler in handlers {
             handler(self, reason);
         }
-        if let (Some(pid), Some(_)) = (&self.pid, self.namespace.recovery()) {
+        if let Some(state) = self.recoverable_state() {
             if reason.is_recoverable() {
-                self.namespace
-                    .adapter()
-                    .persist_session(crate::adapter::PersistedSession {
-                        sid: self.id.to_string(),
-                        pid: pid.clone(),
-                        rooms: self.rooms(),
-                        data: self.data(),
-                    });
+                self.namespace.adapter().persist_session(state);
+            } else {
+                self.namespace.adapter().forget_session(&state.pid);
             }
         }
         self.namespace.local_handle().remove(self);

@@ -2,6 +2,7 @@
 //! its request head, hands the socket over, and supervises the workers.
 
 mod admin;
+mod recovery;
 mod router;
 mod spawn;
 mod table;
@@ -20,10 +21,16 @@ use tokio_util::sync::CancellationToken;
 use crate::ClusterError;
 use crate::balance::Balancer;
 use crate::config::ClusterConfig;
-use crate::control::{ControlChannel, MasterMessage, WorkerMessage};
+use crate::control::{
+    self, ControlChannel, FLAG_RECORD, Frame, MasterMessage, Side, TO_ALL, TO_MASTER, WorkerMessage,
+};
 use crate::handoff::HandoffSender;
 use crate::sid::InstanceId;
+use recovery::Recovery;
 use table::{Table, Worker};
+
+/// How many frames may wait to be written to one worker.
+const WORKER_OUTBOX: usize = 65_536;
 
 /// The first restart waits this long; each quick failure doubles it.
 const BACKOFF_START: Duration = Duration::from_millis(100);
@@ -31,6 +38,12 @@ const BACKOFF_START: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
 /// A worker that lived this long resets its slot's backoff.
 const STABLE_UPTIME: Duration = Duration::from_secs(30);
+/// How long the master keeps a disconnected socket's state and the
+/// broadcasts it may have missed (socket.io's default
+/// maxDisconnectionDuration; workers check their own, shorter or equal).
+const RECOVERY_MAX_AGE: Duration = Duration::from_secs(120);
+/// The most broadcasts the master keeps for recovery.
+const RECOVERY_MAX_PACKETS: usize = 10_000;
 /// How long a rolling restart waits for a new worker to be ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -38,6 +51,7 @@ pub(crate) struct Master {
     config: ClusterConfig,
     command: WorkerCommand,
     table: Mutex<Table>,
+    recovery: Mutex<Recovery>,
     balancer: Balancer,
     next_instance: AtomicU32,
     stopping: CancellationToken,
@@ -50,6 +64,10 @@ impl Master {
         self.table.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn recovery(&self) -> MutexGuard<'_, Recovery> {
+        self.recovery.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn next_instance(&self) -> InstanceId {
         InstanceId(self.next_instance.fetch_add(1, Ordering::Relaxed))
     }
@@ -60,7 +78,7 @@ impl Master {
         let spawned =
             spawn::spawn(&self.command, &self.config, instance).map_err(ClusterError::Spawn)?;
         let pid = spawned.child.id().unwrap_or(0);
-        let (control_tx, mut control_rx) = mpsc::unbounded_channel::<MasterMessage>();
+        let (control_tx, mut control_rx) = mpsc::channel::<Frame>(WORKER_OUTBOX);
         self.table().workers.insert(
             instance,
             Worker {
@@ -76,16 +94,16 @@ impl Master {
             },
         );
         tracing::info!(slot, %instance, pid, "worker started");
-        let (mut sink, mut stream) = ControlChannel::new(spawned.control).split();
+        let (mut sink, mut stream) = ControlChannel::new(spawned.control, Side::Master).split();
         let master = Arc::clone(self);
         tokio::spawn(async move {
-            while let Some(message) = stream.next::<WorkerMessage>().await {
-                master.on_message(instance, message);
+            while let Some(frame) = stream.next().await {
+                master.on_frame(instance, frame);
             }
         });
         tokio::spawn(async move {
-            while let Some(message) = control_rx.recv().await {
-                if sink.send(&message).await.is_err() {
+            while let Some(frame) = control_rx.recv().await {
+                if sink.send(frame).await.is_err() {
                     break;
                 }
             }
@@ -99,7 +117,99 @@ impl Master {
         Ok(instance)
     }
 
+    /// Queues a frame for one worker; a worker too slow to take it loses it.
+    fn send_to(worker: &Worker, frame: Frame) {
+        if let Err(error) = worker.control.try_send(frame) {
+            tracing::warn!(pid = worker.pid, %error, "frame to a worker dropped");
+        }
+    }
+
+    /// Tells every worker which workers are alive.
+    fn announce_peers(&self) {
+        let table = self.table();
+        let instances: Vec<u32> = table
+            .workers
+            .iter()
+            .filter(|(_, w)| w.ready)
+            .map(|(i, _)| i.0)
+            .collect();
+        let frame = Frame::control(&MasterMessage::Peers { instances });
+        for worker in table.workers.values() {
+            Self::send_to(worker, frame.clone());
+        }
+    }
+
+    fn on_frame(&self, source: InstanceId, frame: Frame) {
+        match frame {
+            Frame::Control(json) => {
+                if let Some(message) = control::parse::<WorkerMessage>(&json) {
+                    self.on_message(source, message);
+                }
+            }
+            Frame::Relay {
+                peer,
+                flags,
+                payload,
+            } => {
+                if flags & FLAG_RECORD != 0 {
+                    self.recovery().record(payload.clone());
+                }
+                let forward = Frame::Relay {
+                    peer: source.0,
+                    flags: 0,
+                    payload,
+                };
+                let table = self.table();
+                match peer {
+                    TO_MASTER => {}
+                    TO_ALL => {
+                        for (instance, worker) in &table.workers {
+                            if *instance != source && worker.ready {
+                                Self::send_to(worker, forward.clone());
+                            }
+                        }
+                    }
+                    target => {
+                        if let Some(worker) = table.workers.get(&InstanceId(target)) {
+                            Self::send_to(worker, forward);
+                        }
+                    }
+                }
+            }
+            Frame::Restored { .. } => {}
+        }
+    }
+
     fn on_message(&self, instance: InstanceId, message: WorkerMessage) {
+        match message {
+            WorkerMessage::TrackSession { nsp, record } => {
+                return self.recovery().track(instance, nsp, record);
+            }
+            WorkerMessage::PersistSession { nsp, record } => {
+                return self.recovery().persist(nsp, record);
+            }
+            WorkerMessage::ForgetSession { pid } => return self.recovery().forget(&pid),
+            WorkerMessage::Restore {
+                request,
+                nsp,
+                pid,
+                offset,
+            } => {
+                let (record, packets) = self.recovery().restore(&nsp, &pid, &offset);
+                if let Some(worker) = self.table().workers.get(&instance) {
+                    Self::send_to(
+                        worker,
+                        Frame::Restored {
+                            request,
+                            record,
+                            packets,
+                        },
+                    );
+                }
+                return;
+            }
+            _ => {}
+        }
         let mut table = self.table();
         let Some(worker) = table.workers.get_mut(&instance) else {
             return;
@@ -108,6 +218,10 @@ impl Master {
             WorkerMessage::Ready => {
                 worker.ready = true;
                 tracing::info!(%instance, pid = worker.pid, "worker ready");
+                drop(table);
+                self.announce_peers();
+                self.changed.notify_waiters();
+                return;
             }
             WorkerMessage::SessionOpened { .. } => {
                 worker.sessions += 1;
@@ -116,6 +230,7 @@ impl Master {
             WorkerMessage::SessionClosed { .. } => {
                 worker.sessions = worker.sessions.saturating_sub(1);
             }
+            _ => {}
         }
         drop(table);
         self.changed.notify_waiters();
@@ -130,6 +245,16 @@ impl Master {
             return;
         };
         self.changed.notify_waiters();
+        self.recovery().worker_gone(instance);
+        {
+            let gone = Frame::control(&MasterMessage::WorkerGone {
+                instance: instance.0,
+            });
+            for other in self.table().workers.values() {
+                Self::send_to(other, gone.clone());
+            }
+        }
+        self.announce_peers();
         match &status {
             Ok(status) => {
                 tracing::warn!(slot = worker.slot, %instance, pid = worker.pid, %status, "worker exited")
@@ -213,7 +338,7 @@ impl Master {
                 let mut table = self.table();
                 if let Some(worker) = table.workers.get_mut(&old) {
                     worker.draining = true;
-                    let _ = worker.control.send(MasterMessage::Shutdown);
+                    Self::send_to(worker, Frame::control(&MasterMessage::Shutdown));
                 }
             }
         }
@@ -226,7 +351,7 @@ impl Master {
         self.stopping.cancel();
         for worker in self.table().workers.values_mut() {
             worker.draining = true;
-            let _ = worker.control.send(MasterMessage::Shutdown);
+            Self::send_to(worker, Frame::control(&MasterMessage::Shutdown));
         }
         let done = self
             .wait_for(self.config.shutdown_timeout, |table| {
@@ -259,6 +384,7 @@ pub async fn run_master(config: ClusterConfig, command: WorkerCommand) -> Result
         config,
         command,
         table: Mutex::new(Table::default()),
+        recovery: Mutex::new(Recovery::new(RECOVERY_MAX_AGE, RECOVERY_MAX_PACKETS)),
         balancer: Balancer::default(),
         next_instance: AtomicU32::new(first_instance),
         stopping: CancellationToken::new(),

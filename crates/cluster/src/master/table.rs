@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use crate::balance::Candidate;
-use crate::control::MasterMessage;
+use crate::control::Frame;
 use crate::handoff::HandoffSender;
 use crate::sid::InstanceId;
 
@@ -22,7 +22,7 @@ pub(crate) struct Worker {
     pub(crate) slot: usize,
     pub(crate) pid: u32,
     pub(crate) handoff: Arc<HandoffSender>,
-    pub(crate) control: mpsc::UnboundedSender<MasterMessage>,
+    pub(crate) control: mpsc::Sender<Frame>,
     pub(crate) ready: bool,
     pub(crate) draining: bool,
     pub(crate) sessions: usize,

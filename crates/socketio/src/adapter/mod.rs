@@ -156,6 +156,20 @@ pub trait Adapter: Send + Sync + 'static {
     /// Keeps a disconnected socket's state for connection state recovery.
     fn persist_session(&self, session: PersistedSession);
 
+    /// A connected socket's recoverable state changed (it connected, joined
+    /// or left a room, or its data changed). Called only with recovery on.
+    /// Adapters whose state must outlive this process (the cluster adapter)
+    /// keep it elsewhere; by default nothing happens and
+    /// [`Adapter::persist_session`] at disconnect is enough.
+    fn track_session(&self, session: &PersistedSession) {
+        let _ = session;
+    }
+
+    /// A socket left for a reason that cannot be recovered: forget it.
+    fn forget_session(&self, pid: &str) {
+        let _ = pid;
+    }
+
     /// Finds a persisted session and the packets it missed after `offset`.
     fn restore_session(
         &self,

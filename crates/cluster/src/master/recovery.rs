@@ -1,0 +1,195 @@
+//! Connection state recovery for the whole cluster, kept by the master so
+//! that it outlives any worker: the recoverable state of every socket (sent
+//! by its worker as it changes) and the recorded broadcasts, as the opaque
+//! envelopes the workers exchanged. The master reads only the envelopes'
+//! headers (namespace, target rooms, offset), never the packets.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use iocluster_socketio::adapter::BroadcastOptions;
+use serde_json::{Value, json};
+
+use crate::adapter::envelope::{self, Header};
+use crate::sid::InstanceId;
+
+struct Record {
+    nsp: String,
+    session: Value,
+    rooms: Vec<String>,
+    owner: Option<InstanceId>,
+    disconnected: Option<Instant>,
+}
+
+struct Logged {
+    nsp: String,
+    offset: String,
+    opts: BroadcastOptions,
+    envelope: Bytes,
+    at: Instant,
+}
+
+/// The cluster's recovery state.
+pub(crate) struct Recovery {
+    max_age: Duration,
+    max_packets: usize,
+    sessions: HashMap<String, Record>,
+    packets: VecDeque<Logged>,
+}
+
+fn pid_and_rooms(session: &Value) -> Option<(String, Vec<String>)> {
+    let pid = session.get("pid")?.as_str()?.to_owned();
+    let rooms = session
+        .get("rooms")?
+        .as_array()?
+        .iter()
+        .filter_map(|r| r.as_str().map(str::to_owned))
+        .collect();
+    Some((pid, rooms))
+}
+
+impl Recovery {
+    pub(crate) fn new(max_age: Duration, max_packets: usize) -> Self {
+        Recovery {
+            max_age,
+            max_packets,
+            sessions: HashMap::new(),
+            packets: VecDeque::new(),
+        }
+    }
+
+    fn expire(&mut self, now: Instant) {
+        let max_age = self.max_age;
+        self.sessions.retain(|_, r| {
+            r.disconnected
+                .is_none_or(|at| now.duration_since(at) <= max_age)
+        });
+        while self
+            .packets
+            .front()
+            .is_some_and(|p| now.duration_since(p.at) > max_age)
+        {
+            self.packets.pop_front();
+        }
+    }
+
+    fn upsert(
+        &mut self,
+        owner: Option<InstanceId>,
+        nsp: String,
+        session: Value,
+        disconnected: Option<Instant>,
+    ) {
+        let Some((pid, rooms)) = pid_and_rooms(&session) else {
+            return;
+        };
+        self.sessions.insert(
+            pid,
+            Record {
+                nsp,
+                session,
+                rooms,
+                owner,
+                disconnected,
+            },
+        );
+    }
+
+    /// A connected socket's state.
+    pub(crate) fn track(&mut self, owner: InstanceId, nsp: String, session: Value) {
+        self.upsert(Some(owner), nsp, session, None);
+    }
+
+    /// A socket disconnected in a recoverable way.
+    pub(crate) fn persist(&mut self, nsp: String, session: Value) {
+        let now = Instant::now();
+        self.expire(now);
+        self.upsert(None, nsp, session, Some(now));
+    }
+
+    /// A socket left for good.
+    pub(crate) fn forget(&mut self, pid: &str) {
+        self.sessions.remove(pid);
+    }
+
+    /// A worker died: its sockets disconnected now.
+    pub(crate) fn worker_gone(&mut self, instance: InstanceId) {
+        let now = Instant::now();
+        for record in self.sessions.values_mut() {
+            if record.owner == Some(instance) && record.disconnected.is_none() {
+                record.disconnected = Some(now);
+                record.owner = None;
+            }
+        }
+        self.expire(now);
+    }
+
+    /// Keeps a broadcast flagged for recovery.
+    pub(crate) fn record(&mut self, envelope: Bytes) {
+        let Ok(Header::Broadcast {
+            nsp,
+            opts,
+            offset: Some(offset),
+        }) = envelope::decode_header(&envelope)
+        else {
+            tracing::warn!("recovery record without a broadcast header dropped");
+            return;
+        };
+        let now = Instant::now();
+        self.expire(now);
+        self.packets.push_back(Logged {
+            nsp,
+            offset,
+            opts,
+            envelope,
+            at: now,
+        });
+        while self.packets.len() > self.max_packets {
+            self.packets.pop_front();
+        }
+    }
+
+    /// Takes a disconnected session with the broadcasts it missed after
+    /// `offset`: the record is `{"session": …, "disconnected_ms": …}`.
+    pub(crate) fn restore(
+        &mut self,
+        nsp: &str,
+        pid: &str,
+        offset: &str,
+    ) -> (Option<Bytes>, Vec<Bytes>) {
+        let now = Instant::now();
+        self.expire(now);
+        let Some(record) = self.sessions.get(pid) else {
+            return (None, Vec::new());
+        };
+        let Some(disconnected) = record.disconnected else {
+            return (None, Vec::new());
+        };
+        if record.nsp != nsp {
+            return (None, Vec::new());
+        }
+        let Some(index) = self
+            .packets
+            .iter()
+            .position(|p| p.nsp == nsp && p.offset == offset)
+        else {
+            return (None, Vec::new());
+        };
+        let Some(record) = self.sessions.remove(pid) else {
+            return (None, Vec::new());
+        };
+        let missed = self
+            .packets
+            .iter()
+            .skip(index + 1)
+            .filter(|p| p.nsp == nsp && p.opts.includes(&record.rooms))
+            .map(|p| p.envelope.clone())
+            .collect();
+        let answer = json!({
+            "session": record.session,
+            "disconnected_ms": now.duration_since(disconnected).as_millis() as u64,
+        });
+        (serde_json::to_vec(&answer).ok().map(Bytes::from), missed)
+    }
+}
