@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# The test command of iocluster: installs what the tests need, then runs
+# rustfmt, clippy, the build, `cargo test` and the Node end-to-end tests.
+#
+# Run it from anywhere in a clone, as root or as a user with sudo:
+#     ./scripts/test.sh
+# Respects CARGO_TARGET_DIR (and any target-dir in .cargo/config.toml).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+STEP="setup"
+START=$SECONDS
+
+step() {
+    STEP="$*"
+    printf '\n==> %s\n' "$STEP"
+}
+
+die() {
+    printf 'test.sh: %s\n' "$*" >&2
+    exit 1
+}
+
+on_exit() {
+    local status=$?
+    if [ "$status" -ne 0 ]; then
+        printf '\ntest.sh: FAILED during "%s" (exit %s)\n' "$STEP" "$status" >&2
+    fi
+}
+trap on_exit EXIT
+
+# Runs a command as root: directly when we are root, else through sudo.
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        die "need root to run '$*': run as root or install sudo"
+    fi
+}
+
+step "Checking tools"
+command -v cargo >/dev/null 2>&1 \
+    || die "cargo not found: install Rust with rustup (https://rustup.rs)"
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 \
+    || die "node and npm not found: install Node.js 20 or newer (https://nodejs.org)"
+node_major="$(node -p 'process.versions.node.split(".")[0]')"
+[ "$node_major" -ge 20 ] \
+    || die "Node.js $(node --version) is too old: install Node.js 20 or newer"
+for component in rustfmt clippy; do
+    subcommand="${component/rustfmt/fmt}"
+    if ! cargo "$subcommand" --version >/dev/null 2>&1; then
+        command -v rustup >/dev/null 2>&1 \
+            || die "cargo $subcommand not found and no rustup to add $component"
+        rustup component add "$component"
+    fi
+done
+if ! command -v redis-server >/dev/null 2>&1; then
+    echo "redis-server not found: installing it with apt-get"
+    as_root apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server
+fi
+echo "cargo $(cargo --version | cut -d' ' -f2), node $(node --version)," \
+    "npm $(npm --version), $(redis-server --version | cut -d' ' -f1-3)"
+
+step "Installing Node test dependencies (tests/js)"
+# npm writes node_modules/.package-lock.json on every install: when it is
+# missing or older than the committed lock file, reinstall.
+if [ ! -f tests/js/node_modules/.package-lock.json ] \
+    || [ tests/js/package-lock.json -nt tests/js/node_modules/.package-lock.json ]; then
+    (cd tests/js && npm ci --no-audit --no-fund)
+else
+    echo "up to date"
+fi
+
+step "cargo fmt --all -- --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo build --workspace --examples --bins"
+cargo build --workspace --examples --bins
+
+step "cargo test --workspace"
+cargo test --workspace
+
+step "Node end-to-end tests (tests/js: npm test)"
+target_dir="$(cargo metadata --format-version 1 --no-deps \
+    | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')"
+echo "binaries from $target_dir/debug"
+(cd tests/js && IOCLUSTER_TARGET_DIR="$target_dir/debug" npm test)
+
+STEP="done"
+printf '\ntest.sh: ALL PASSED (fmt, clippy, build, cargo test, node tests) in %ss\n' \
+    "$((SECONDS - START))"
