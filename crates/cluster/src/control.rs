@@ -62,6 +62,16 @@ pub enum WorkerMessage {
         /// Its private session id.
         pid: String,
     },
+    /// Asks for a stream to another worker, to proxy a request for one of
+    /// its sessions that arrived on a kept-alive connection.
+    Connect {
+        /// Request number, echoed in the answer.
+        request: u64,
+        /// The worker owning the session.
+        instance: u32,
+        /// The client's address, for the owner.
+        remote: Option<String>,
+    },
     /// Asks for a disconnected session and the broadcasts it missed.
     Restore {
         /// Request number, echoed in the answer.
@@ -85,6 +95,11 @@ pub enum MasterMessage {
     Peers {
         /// Their instance numbers.
         instances: Vec<u32>,
+    },
+    /// No stream for a `Connect`: the worker is gone.
+    ConnectFailed {
+        /// The request number.
+        request: u64,
     },
     /// A worker is gone: requests waiting on it stop waiting.
     WorkerGone {

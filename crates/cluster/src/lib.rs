@@ -33,6 +33,7 @@ pub mod control;
 pub mod handoff;
 pub mod head;
 mod master;
+mod proxy;
 pub mod sid;
 mod worker;
 

@@ -16,8 +16,10 @@ use crate::adapter::ClusterAdapterFactory;
 use crate::adapter::relay::{OUTBOX_FRAMES, Relay};
 use crate::config::EngineOptions;
 use crate::control::{self, ControlChannel, Frame, MasterMessage, Side, WorkerMessage};
-use crate::handoff::HandoffReceiver;
+use crate::handoff::{Handoff, HandoffKind, HandoffReceiver};
+use crate::proxy::{Proxy, forward_foreign_sessions};
 use crate::sid::{ClusterSid, InstanceId};
+use bytes::Bytes;
 
 /// Environment variables through which the master configures a worker.
 pub(crate) mod env {
@@ -219,7 +221,11 @@ pub async fn run_worker(
         servers: Mutex::new(Vec::new()),
         engines: Mutex::new(Vec::new()),
     };
-    let router = app(&context);
+    let proxy = Proxy::new(env.instance, Arc::clone(&relay));
+    let router = app(&context).layer(axum::middleware::from_fn_with_state(
+        Arc::clone(&proxy),
+        forward_foreign_sessions,
+    ));
     let writer = tokio::spawn(async move {
         while let Some(frame) = outbox.recv().await {
             if sink.send(frame).await.is_err() {
@@ -233,19 +239,7 @@ pub async fn run_worker(
     loop {
         tokio::select! {
             received = handoff.recv() => match received {
-                Ok((fd, bytes)) => {
-                    let std_stream = std::net::TcpStream::from(fd);
-                    if std_stream.set_nonblocking(true).is_err() {
-                        continue;
-                    }
-                    let Ok(stream) = tokio::net::TcpStream::from_std(std_stream) else { continue };
-                    let router = router.clone();
-                    tokio::spawn(async move {
-                        if let Err(error) = iocluster_engineio::serve_connection(stream, bytes, router).await {
-                            tracing::debug!(%error, "connection ended with an error");
-                        }
-                    });
-                }
+                Ok(handoff) => serve_handoff(handoff, &router, &proxy),
                 Err(error) => {
                     tracing::warn!(%error, "handoff channel closed: shutting down");
                     break;
@@ -259,6 +253,7 @@ pub async fn run_worker(
                     }
                     Some(MasterMessage::Peers { instances }) => relay.set_peers(instances),
                     Some(MasterMessage::WorkerGone { instance }) => relay.gone(instance),
+                    Some(MasterMessage::ConnectFailed { request }) => proxy.connected(request, None),
                     None => {}
                 },
                 Some(frame) => relay.on_frame(frame),
@@ -274,6 +269,59 @@ pub async fn run_worker(
     drop(relay);
     let _ = tokio::time::timeout(Duration::from_secs(1), writer).await;
     Ok(())
+}
+
+/// Serves a handed-over connection: a client's TCP socket, or a stream from
+/// a worker proxying a request for one of our sessions; or completes our
+/// own proxy request.
+fn serve_handoff(handoff: Handoff, router: &Router, proxy: &Proxy) {
+    match handoff.kind {
+        HandoffKind::Tcp => {
+            let std_stream = std::net::TcpStream::from(handoff.fd);
+            if std_stream.set_nonblocking(true).is_err() {
+                return;
+            }
+            let Ok(stream) = tokio::net::TcpStream::from_std(std_stream) else {
+                return;
+            };
+            let router = router.clone();
+            tokio::spawn(async move {
+                if let Err(error) =
+                    iocluster_engineio::serve_connection(stream, handoff.bytes, router).await
+                {
+                    tracing::debug!(%error, "connection ended with an error");
+                }
+            });
+        }
+        HandoffKind::ProxyServer => {
+            let Some(stream) = unix_stream(handoff.fd) else {
+                return;
+            };
+            let remote = std::str::from_utf8(&handoff.bytes)
+                .ok()
+                .and_then(|r| r.parse().ok());
+            let router = router.clone();
+            tokio::spawn(async move {
+                if let Err(error) =
+                    iocluster_engineio::serve_io(stream, remote, Bytes::new(), router).await
+                {
+                    tracing::debug!(%error, "proxied connection ended with an error");
+                }
+            });
+        }
+        HandoffKind::ProxyClient => {
+            let Ok(request) = <[u8; 8]>::try_from(&handoff.bytes[..]) else {
+                return;
+            };
+            proxy.connected(u64::from_be_bytes(request), unix_stream(handoff.fd));
+        }
+    }
+}
+
+fn unix_stream(fd: OwnedFd) -> Option<UnixStream> {
+    let stream = std::os::unix::net::UnixStream::from(fd);
+    stream.set_nonblocking(true).ok()?;
+    UnixStream::from_std(stream).ok()
 }
 
 /// Closes every session (clients get a close packet) and waits briefly

@@ -34,7 +34,7 @@ pub use handler::{CloseReason, EngineHandler};
 pub use handshake::Handshake;
 pub use io::PrefixedIo;
 pub use packet::{Message, Text};
-pub use serve::{serve, serve_connection};
+pub use serve::{serve, serve_connection, serve_io};
 pub use session::{SendError, Session};
 pub use sid::{RandomSid, Sid, SidGenerator, random_base64url};
 pub use transport::TransportKind;

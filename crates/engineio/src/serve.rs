@@ -2,6 +2,7 @@
 //! bytes already read.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
@@ -9,6 +10,7 @@ use axum::extract::ConnectInfo;
 use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt;
 
@@ -30,7 +32,22 @@ pub async fn serve_connection(
 ) -> Result<(), hyper::Error> {
     let _ = stream.set_nodelay(true);
     let remote = stream.peer_addr().ok();
-    let io = TokioIo::new(PrefixedIo::new(prefix, stream));
+    serve_io(stream, remote, prefix, app).await
+}
+
+/// Serves HTTP/1.1 (with upgrades) on any connected byte stream (a Unix
+/// socket from the cluster's proxy, say), replaying `prefix` first and
+/// telling the app the client is at `remote`.
+pub async fn serve_io<I>(
+    io: I,
+    remote: Option<SocketAddr>,
+    prefix: Bytes,
+    app: Router,
+) -> Result<(), hyper::Error>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let io = TokioIo::new(PrefixedIo::new(prefix, io));
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         if let Some(remote) = remote {
             request.extensions_mut().insert(ConnectInfo(remote));

@@ -24,7 +24,7 @@ use crate::config::ClusterConfig;
 use crate::control::{
     self, ControlChannel, FLAG_RECORD, Frame, MasterMessage, Side, TO_ALL, TO_MASTER, WorkerMessage,
 };
-use crate::handoff::HandoffSender;
+use crate::handoff::{HandoffKind, HandoffSender};
 use crate::sid::InstanceId;
 use recovery::Recovery;
 use table::{Table, Worker};
@@ -124,6 +124,62 @@ impl Master {
         }
     }
 
+    /// Joins two workers with a Unix stream for a proxied request: one end
+    /// to the session's owner to serve, the other to the requester.
+    fn connect(
+        &self,
+        requester: InstanceId,
+        request: u64,
+        owner: InstanceId,
+        remote: Option<String>,
+    ) {
+        let (owner_handoff, requester_handoff) = {
+            let table = self.table();
+            (
+                table
+                    .workers
+                    .get(&owner)
+                    .filter(|w| w.ready)
+                    .map(|w| Arc::clone(&w.handoff)),
+                table
+                    .workers
+                    .get(&requester)
+                    .map(|w| Arc::clone(&w.handoff)),
+            )
+        };
+        let Some(requester_handoff) = requester_handoff else {
+            return;
+        };
+        let fail = move |master: &Master| {
+            if let Some(worker) = master.table().workers.get(&requester) {
+                Self::send_to(
+                    worker,
+                    Frame::control(&MasterMessage::ConnectFailed { request }),
+                );
+            }
+        };
+        let (Some(owner_handoff), Ok((served, client))) =
+            (owner_handoff, std::os::unix::net::UnixStream::pair())
+        else {
+            return fail(self);
+        };
+        let remote = remote.unwrap_or_default();
+        let stopping = self.stopping.clone();
+        tokio::spawn(async move {
+            let delivered = owner_handoff
+                .send(&served, HandoffKind::ProxyServer, remote.as_bytes())
+                .await
+                .is_ok()
+                && requester_handoff
+                    .send(&client, HandoffKind::ProxyClient, &request.to_be_bytes())
+                    .await
+                    .is_ok();
+            if !delivered && !stopping.is_cancelled() {
+                tracing::debug!(request, "proxy stream not delivered");
+            }
+        });
+    }
+
     /// Tells every worker which workers are alive.
     fn announce_peers(&self) {
         let table = self.table();
@@ -189,6 +245,14 @@ impl Master {
                 return self.recovery().persist(nsp, record);
             }
             WorkerMessage::ForgetSession { pid } => return self.recovery().forget(&pid),
+            WorkerMessage::Connect {
+                request,
+                instance: target,
+                remote,
+            } => {
+                self.connect(instance, request, InstanceId(target), remote);
+                return;
+            }
             WorkerMessage::Restore {
                 request,
                 nsp,

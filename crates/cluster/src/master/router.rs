@@ -9,7 +9,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 use super::Master;
-use crate::handoff::HandoffSender;
+use crate::handoff::{HandoffKind, HandoffSender};
 use crate::head::{HeadError, RequestHead, read_head};
 use crate::sid::instance_of;
 
@@ -91,15 +91,17 @@ async fn handle(master: Arc<Master>, mut stream: TcpStream, remote: SocketAddr) 
     // requests that name no session.
     for _ in 0..3 {
         match route(&master, &head, remote) {
-            Route::Worker(handoff) => match handoff.send(&stream, &head.bytes).await {
-                Ok(()) => return,
-                Err(error) => {
-                    tracing::debug!(%error, "handoff failed");
-                    if head.sid.is_some() {
-                        break;
+            Route::Worker(handoff) => {
+                match handoff.send(&stream, HandoffKind::Tcp, &head.bytes).await {
+                    Ok(()) => return,
+                    Err(error) => {
+                        tracing::debug!(%error, "handoff failed");
+                        if head.sid.is_some() {
+                            break;
+                        }
                     }
                 }
-            },
+            }
             Route::UnknownSid => break,
             Route::NoWorker => {
                 return respond(
