@@ -71,12 +71,16 @@ impl Client {
                 let Some(server) = self.server.upgrade() else {
                     return;
                 };
+                if self.sockets().contains_key(&packet.nsp) {
+                    tracing::debug!(nsp = %packet.nsp, "CONNECT to a namespace already joined ignored");
+                    return;
+                }
                 let fresh = self
                     .connecting
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .insert(packet.nsp.clone());
-                if !fresh || self.sockets().contains_key(&packet.nsp) {
+                if !fresh {
                     tracing::debug!(nsp = %packet.nsp, "second CONNECT to a namespace ignored");
                     return;
                 }

@@ -300,9 +300,10 @@ impl Server {
         }
     }
 
-    /// An axum router serving Socket.IO at the configured path.
+    /// An axum router serving Socket.IO at the configured path. It keeps
+    /// the server alive for as long as it is served.
     pub fn router(&self) -> Router {
-        self.engine().router()
+        self.engine().router().layer(axum::Extension(self.clone()))
     }
 
     /// The options.
