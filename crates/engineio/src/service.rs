@@ -108,6 +108,10 @@ async fn dispatch(
         let session = engine
             .session(sid)
             .ok_or(RequestError::new(ErrorCode::SessionIdUnknown))?;
+        if session.pong_overdue() {
+            session.close_now(crate::CloseReason::PingTimeout);
+            return Err(ErrorCode::SessionIdUnknown.into());
+        }
         return match transport {
             TransportKind::Polling => {
                 if session.transport() != TransportKind::Polling {

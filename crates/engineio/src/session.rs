@@ -51,6 +51,8 @@ pub(crate) struct State {
     pub(crate) poll_pending: bool,
     pub(crate) post_pending: bool,
     pub(crate) awaiting_pong: bool,
+    /// When the awaited pong is due.
+    pub(crate) pong_deadline: Option<tokio::time::Instant>,
 }
 
 /// A live session, shared by its transports, its heartbeat and the layer
@@ -64,6 +66,8 @@ pub struct Session {
     pub(crate) wake: Notify,
     /// Wakes the heartbeat when a pong arrives.
     pong: Notify,
+    /// Wakes those waiting for the queue to be written out.
+    pub(crate) drained: Notify,
     /// Cancelled when the session is gone; ends every task of the session.
     closed: CancellationToken,
 }
@@ -97,9 +101,11 @@ impl Session {
                 poll_pending: false,
                 post_pending: false,
                 awaiting_pong: false,
+                pong_deadline: None,
             }),
             wake: Notify::new(),
             pong: Notify::new(),
+            drained: Notify::new(),
             closed: CancellationToken::new(),
         })
     }
@@ -166,6 +172,40 @@ impl Session {
         self.close_gracefully(CloseReason::ForcedClose);
     }
 
+    /// Waits up to `limit` for a poll to be pending.
+    pub(crate) async fn await_poll(&self, limit: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let notified = self.wake.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.lock().poll_pending {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Waits until everything queued so far has been written to the
+    /// transport (or the session is gone). Over polling that takes the
+    /// client's next poll: bound the wait with a timeout.
+    pub async fn drained(&self) {
+        loop {
+            let notified = self.drained.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let state = self.lock();
+                if state.queue.is_empty() || matches!(state.phase, Phase::Closed(_)) {
+                    return;
+                }
+            }
+            notified.await;
+        }
+    }
+
     /// Waits until the session is gone.
     pub async fn closed(&self) {
         self.closed.cancelled().await
@@ -213,7 +253,11 @@ impl Session {
                 }
             }
             Packet::Pong { probe: false } => {
-                let awaited = std::mem::take(&mut self.lock().awaiting_pong);
+                let awaited = {
+                    let mut state = self.lock();
+                    state.pong_deadline = None;
+                    std::mem::take(&mut state.awaiting_pong)
+                };
                 if awaited {
                     self.pong.notify_one();
                 }
@@ -293,17 +337,35 @@ impl Session {
         }
         self.closed.cancel();
         self.wake.notify_waiters();
+        self.drained.notify_waiters();
         if notify_handler {
             self.shared.handler.on_close(self, reason);
         }
     }
 
-    /// Waits for the pong of the ping just sent; false when none came in
-    /// `ping_timeout` or the session ended.
-    pub(crate) async fn await_pong(&self) -> bool {
+    /// Whether the pong awaited is overdue: the session is dead even if the
+    /// heartbeat task has not run yet, so a request arriving just after the
+    /// deadline is not served by a session Node would have closed.
+    pub(crate) fn pong_overdue(&self) -> bool {
+        let state = self.lock();
+        state.awaiting_pong
+            && state
+                .pong_deadline
+                .is_some_and(|at| tokio::time::Instant::now() >= at)
+    }
+
+    /// Waits for the pong of the ping just sent; false when none came by
+    /// `deadline` or the session ended.
+    pub(crate) async fn await_pong(&self, deadline: tokio::time::Instant) -> bool {
+        {
+            let mut state = self.lock();
+            if state.awaiting_pong {
+                state.pong_deadline = Some(deadline);
+            }
+        }
         tokio::select! {
             _ = self.pong.notified() => true,
-            _ = tokio::time::sleep(self.shared.config.ping_timeout) => false,
+            _ = tokio::time::sleep_until(deadline) => false,
             _ = self.closed.cancelled() => false,
         }
     }

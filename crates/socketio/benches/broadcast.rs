@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::Request;
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{Criterion, criterion_group, criterion_main};
 use http_body_util::BodyExt;
 use iocluster_socketio::{Server, ServerConfig};
 use serde_json::json;
@@ -24,7 +24,12 @@ async fn call(router: &axum::Router, method: &str, uri: &str, body: &'static str
         .body(Body::from(body))
         .expect("valid request");
     let response = router.clone().oneshot(request).await.expect("infallible");
-    let bytes = response.into_body().collect().await.expect("body").to_bytes();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
     String::from_utf8_lossy(&bytes).into_owned()
 }
 

@@ -14,6 +14,9 @@ use crate::reason::DisconnectReason;
 use crate::server::ServerShared;
 use crate::socket::{Socket, SocketHandshake, SocketRef};
 
+/// The longest a connect waits for its CONNECT packet to be written.
+const CONNECT_WRITE_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
+
 pub(crate) struct Client {
     session: Arc<Session>,
     server: Weak<ServerShared>,
@@ -184,6 +187,10 @@ impl Client {
             socket.join(restored.session.rooms.iter().cloned());
         }
         self.sockets().insert(name.to_owned(), Arc::clone(&socket));
+        self.connecting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
         self.connected_once.store(true, Ordering::Release);
         let mut data = json!({ "sid": socket.id() });
         if let Some(pid) = socket.pid() {
@@ -196,7 +203,7 @@ impl Client {
             data: Some(data),
             attachments: Vec::new(),
         };
-        socket.open(&encode(&connect));
+        socket.send_connect(&encode(&connect));
         if let Some(restored) = restored {
             for missed in restored.missed {
                 let packet = Packet {
@@ -213,6 +220,12 @@ impl Client {
             handler(&socket);
         }
         socket.ready();
+        // Node writes CONNECT before anything the connection handlers emit,
+        // in its own write: over WebSocket, let it go out (briefly) first.
+        if self.session.transport() == iocluster_engineio::TransportKind::WebSocket {
+            let _ = tokio::time::timeout(CONNECT_WRITE_WAIT, self.session.drained()).await;
+        }
+        socket.open_out();
         Ok(())
     }
 

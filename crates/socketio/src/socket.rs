@@ -79,14 +79,16 @@ impl SocketHandshake {
     }
 }
 
-/// Middlewares run: sends are held, incoming packets queued.
-const CONNECTING: u8 = 0;
-/// CONNECT sent, connection handlers running: sends go out, incoming
-/// packets wait until the handlers are registered.
-const OPEN: u8 = 1;
-/// Everything flows.
-const CONNECTED: u8 = 2;
-const DISCONNECTED: u8 = 3;
+// The socket's gates. Sends are held until CONNECT has gone out (so the
+// client sees CONNECT first and, like from Node, the first emits in later
+// reads); packets from the client wait until the connection handlers are
+// registered (so no event beats its handler).
+/// Sends go straight to the session.
+const OUT_OPEN: u8 = 1;
+/// The client's packets are handled straight away.
+const IN_OPEN: u8 = 2;
+/// Gone.
+const DISCONNECTED: u8 = 4;
 
 /// A client connected to a namespace. Event handlers, emits, rooms and acks,
 /// named as in Node's socket.io.
@@ -137,7 +139,7 @@ impl Socket {
             namespace,
             session,
             handshake,
-            state: AtomicU8::new(CONNECTING),
+            state: AtomicU8::new(0),
             held: Mutex::new(Vec::new()),
             inbox: Mutex::new(Vec::new()),
             rooms: Mutex::new(HashSet::new()),
@@ -185,7 +187,7 @@ impl Socket {
 
     /// Whether the socket is connected.
     pub fn connected(&self) -> bool {
-        self.state.load(Ordering::Acquire) != DISCONNECTED
+        self.state.load(Ordering::Acquire) & DISCONNECTED == 0
     }
 
     /// The rooms the socket is in (its own id included).
@@ -227,7 +229,7 @@ impl Socket {
 
     /// Tells the adapter the socket's recoverable state changed.
     pub(crate) fn track(&self) {
-        if self.state.load(Ordering::Acquire) == DISCONNECTED {
+        if !self.connected() {
             return;
         }
         if let Some(state) = self.recoverable_state() {
@@ -391,6 +393,8 @@ impl Socket {
                 data: None,
                 attachments: Vec::new(),
             };
+            // Whatever is held goes first, then DISCONNECT.
+            self.open_out();
             let _ = self.send_packet(&packet);
             self.on_close(DisconnectReason::ServerNamespaceDisconnect);
         }
@@ -401,37 +405,42 @@ impl Socket {
         self.send_encoded(&encode(packet))
     }
 
-    /// Sends an encoded packet; held while the socket is not yet announced
-    /// to the client with CONNECT.
+    fn has(&self, gate: u8) -> bool {
+        self.state.load(Ordering::Acquire) & gate != 0
+    }
+
+    /// Sends an encoded packet; held until CONNECT is out.
     pub(crate) fn send_encoded(&self, encoded: &Encoded) -> Result<(), SendError> {
-        match self.state.load(Ordering::Acquire) {
-            OPEN | CONNECTED => self.session.send_many(encoded.messages()),
-            DISCONNECTED => Err(SendError::Closed),
-            _ => {
-                let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-                match self.state.load(Ordering::Acquire) {
-                    CONNECTING => {
-                        held.push(encoded.clone());
-                        Ok(())
-                    }
-                    OPEN | CONNECTED => self.session.send_many(encoded.messages()),
-                    _ => Err(SendError::Closed),
-                }
-            }
+        if self.has(DISCONNECTED) {
+            return Err(SendError::Closed);
+        }
+        if self.has(OUT_OPEN) {
+            return self.session.send_many(encoded.messages());
+        }
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        if self.has(DISCONNECTED) {
+            Err(SendError::Closed)
+        } else if self.has(OUT_OPEN) {
+            self.session.send_many(encoded.messages())
+        } else {
+            held.push(encoded.clone());
+            Ok(())
         }
     }
 
-    /// Sends CONNECT, then what was held behind it, and lets later sends go
-    /// out directly. Node's order: CONNECT before the connection handlers.
-    pub(crate) fn open(&self, connect: &Encoded) {
-        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+    /// Queues CONNECT ahead of everything held.
+    pub(crate) fn send_connect(&self, connect: &Encoded) {
+        let _held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         let _ = self.session.send_many(connect.messages());
+    }
+
+    /// Sends what was held, in order, and lets later sends go out directly.
+    pub(crate) fn open_out(&self) {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         for encoded in held.drain(..) {
             let _ = self.session.send_many(encoded.messages());
         }
-        let _ = self
-            .state
-            .compare_exchange(CONNECTING, OPEN, Ordering::AcqRel, Ordering::Acquire);
+        self.state.fetch_or(OUT_OPEN, Ordering::AcqRel);
     }
 
     /// The connection handlers are registered: handles what the client sent
@@ -441,12 +450,7 @@ impl Socket {
             let batch = {
                 let mut inbox = self.inbox.lock().unwrap_or_else(|p| p.into_inner());
                 if inbox.is_empty() {
-                    let _ = self.state.compare_exchange(
-                        OPEN,
-                        CONNECTED,
-                        Ordering::AcqRel,
-                        Ordering::Acquire,
-                    );
+                    self.state.fetch_or(IN_OPEN, Ordering::AcqRel);
                     return;
                 }
                 std::mem::take(&mut *inbox)
@@ -460,14 +464,16 @@ impl Socket {
     /// Handles a packet from the client, or queues it until the connection
     /// handlers are registered.
     pub(crate) fn on_packet(self: &Arc<Self>, packet: Packet) {
-        if self.state.load(Ordering::Acquire) != CONNECTED {
+        if !self.has(IN_OPEN) {
             let mut inbox = self.inbox.lock().unwrap_or_else(|p| p.into_inner());
-            if matches!(self.state.load(Ordering::Acquire), CONNECTING | OPEN) {
+            if !self.has(IN_OPEN | DISCONNECTED) {
                 inbox.push(packet);
                 return;
             }
         }
-        self.dispatch(packet);
+        if !self.has(DISCONNECTED) {
+            self.dispatch(packet);
+        }
     }
 
     fn dispatch(self: &Arc<Self>, packet: Packet) {
@@ -536,9 +542,11 @@ impl Socket {
     /// Leaves the namespace: handlers told, session kept for recovery when
     /// the reason allows, rooms left, waiting acks failed.
     pub(crate) fn on_close(self: &Arc<Self>, reason: DisconnectReason) {
-        if self.state.swap(DISCONNECTED, Ordering::AcqRel) == DISCONNECTED {
+        if self.state.fetch_or(DISCONNECTED, Ordering::AcqRel) & DISCONNECTED != 0 {
             return;
         }
+        self.held.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.inbox.lock().unwrap_or_else(|p| p.into_inner()).clear();
         let handlers: Vec<DisconnectHandler> = self
             .disconnect
             .read()

@@ -15,6 +15,9 @@ use crate::payload;
 use crate::session::{Phase, Session};
 use crate::transport::TransportKind;
 
+/// How long a client's close waits for the poll it overtook.
+const CLOSE_POLL_GRACE: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// A polling response with a payload.
 pub(crate) fn payload_response(body: String) -> Response {
     (
@@ -63,6 +66,8 @@ pub(crate) async fn poll(session: Arc<Session>) -> Response {
         }
         state.poll_pending = true;
     }
+    // A POST closing the session may be waiting for this poll.
+    session.wake.notify_waiters();
     let mut guard = PendingGuard {
         session: &session,
         finished: false,
@@ -89,6 +94,7 @@ pub(crate) async fn poll(session: Arc<Session>) -> Response {
             }
         };
         if let Some(body) = body {
+            session.drained.notify_waiters();
             guard.finished = true;
             drop(guard);
             if flushed_close {
@@ -148,6 +154,12 @@ pub(crate) async fn post(session: Arc<Session>, body: Body) -> Response {
             return RequestError::new(ErrorCode::BadRequest).into_response();
         }
     };
+    // A client closing over polling has a poll pending, which gets a noop.
+    // When the close overtakes that poll (they travel on two connections),
+    // give the poll a moment to arrive so it is answered, not refused.
+    if packets.contains(&Packet::Close) && !session.lock().poll_pending {
+        session.await_poll(CLOSE_POLL_GRACE).await;
+    }
     for packet in packets {
         session.on_packet(packet);
     }

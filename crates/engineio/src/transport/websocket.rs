@@ -97,6 +97,7 @@ async fn serve(session: Arc<Session>, mut socket: WebSocket) {
         while let Some(packet) = frames.next() {
             if socket.send(packet.into_frame()).await.is_err() {
                 drop(frames);
+                session.drained.notify_waiters();
                 session.close_now(CloseReason::TransportError);
                 return;
             }
