@@ -226,30 +226,54 @@ pub async fn run_worker(
         Arc::clone(&proxy),
         forward_foreign_sessions,
     ));
+    let stop_writer = tokio_util::sync::CancellationToken::new();
+    let writer_stop = stop_writer.clone();
     let writer = tokio::spawn(async move {
-        while let Some(frame) = outbox.recv().await {
+        loop {
+            let frame = tokio::select! {
+                frame = outbox.recv() => frame,
+                _ = writer_stop.cancelled() => {
+                    // Flush what is queued (last session reports), then end.
+                    while let Ok(frame) = outbox.try_recv() {
+                        if sink.send(frame).await.is_err() {
+                            break;
+                        }
+                    }
+                    return;
+                }
+            };
+            let Some(frame) = frame else { return };
             if sink.send(frame).await.is_err() {
-                break;
+                return;
             }
         }
     });
     relay.control(&WorkerMessage::Ready);
     tracing::info!(instance = %env.instance, pid = std::process::id(), "worker ready");
 
+    // Draining: connections keep being served (a poll must still get its
+    // close packet, a handshake that raced the master's draining flag must
+    // still complete); sessions are closed after a short grace; the worker
+    // exits once none is left, or at the drain deadline.
+    let mut drain: Option<Drain> = None;
+    let mut master_gone = false;
     loop {
+        let close_at = drain.as_ref().map(|d| d.close_at);
+        let closed = drain.as_ref().is_some_and(|d| d.closed);
         tokio::select! {
-            received = handoff.recv() => match received {
+            received = handoff.recv(), if !master_gone => match received {
                 Ok(handoff) => serve_handoff(handoff, &router, &proxy),
                 Err(error) => {
                     tracing::warn!(%error, "handoff channel closed: shutting down");
-                    break;
+                    master_gone = true;
+                    drain.get_or_insert_with(Drain::start);
                 }
             },
-            frame = stream.next() => match frame {
+            frame = stream.next(), if !master_gone => match frame {
                 Some(Frame::Control(json)) => match control::parse::<MasterMessage>(&json) {
                     Some(MasterMessage::Shutdown) => {
                         tracing::info!(instance = %env.instance, "shutdown requested");
-                        break;
+                        drain.get_or_insert_with(Drain::start);
                     }
                     Some(MasterMessage::Peers { instances }) => relay.set_peers(instances),
                     Some(MasterMessage::WorkerGone { instance }) => relay.gone(instance),
@@ -259,16 +283,57 @@ pub async fn run_worker(
                 Some(frame) => relay.on_frame(frame),
                 None => {
                     tracing::warn!("master gone: shutting down");
+                    master_gone = true;
+                    drain.get_or_insert_with(Drain::start);
+                }
+            },
+            _ = tokio::time::sleep_until(close_at.unwrap_or_else(far_future)), if close_at.is_some() && !closed => {
+                context.close_all();
+                if let Some(drain) = drain.as_mut() {
+                    drain.closed = true;
+                }
+            },
+            _ = tokio::time::sleep(DRAIN_CHECK), if closed => {
+                let deadline = drain.as_ref().map(|d| d.deadline).unwrap_or_else(tokio::time::Instant::now);
+                if context.session_count() == 0 || tokio::time::Instant::now() >= deadline {
                     break;
                 }
             },
         }
     }
-    shutdown(&context).await;
     drop(context);
-    drop(relay);
+    stop_writer.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(1), writer).await;
     Ok(())
+}
+
+/// Grace before a draining worker closes its sessions.
+const DRAIN_GRACE: Duration = Duration::from_millis(200);
+/// The longest a draining worker waits for its sessions to close.
+const DRAIN_MAX: Duration = Duration::from_secs(5);
+/// How often a draining worker checks whether its sessions are gone.
+const DRAIN_CHECK: Duration = Duration::from_millis(20);
+
+/// A drain under way.
+struct Drain {
+    close_at: tokio::time::Instant,
+    deadline: tokio::time::Instant,
+    closed: bool,
+}
+
+impl Drain {
+    fn start() -> Drain {
+        let now = tokio::time::Instant::now();
+        Drain {
+            close_at: now + DRAIN_GRACE,
+            deadline: now + DRAIN_MAX,
+            closed: false,
+        }
+    }
+}
+
+fn far_future() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(86_400)
 }
 
 /// Serves a handed-over connection: a client's TCP socket, or a stream from
@@ -322,14 +387,4 @@ fn unix_stream(fd: OwnedFd) -> Option<UnixStream> {
     let stream = std::os::unix::net::UnixStream::from(fd);
     stream.set_nonblocking(true).ok()?;
     UnixStream::from_std(stream).ok()
-}
-
-/// Closes every session (clients get a close packet) and waits briefly
-/// for them to be flushed.
-async fn shutdown(context: &WorkerContext) {
-    context.close_all();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while context.session_count() > 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }

@@ -103,7 +103,10 @@ impl BroadcastOperator {
     }
 
     /// The targeted sockets of every server.
-    pub async fn fetch_sockets(self) -> Result<Vec<RemoteSocket>, AdapterError> {
+    pub async fn fetch_sockets(mut self) -> Result<Vec<RemoteSocket>, AdapterError> {
+        if let Some(timeout) = self.timeout {
+            self.opts.flags.timeout = Some(timeout.as_millis() as u64);
+        }
         let namespace = self.namespace.clone();
         let sockets: Vec<SocketInfo> = self.namespace.adapter().fetch_sockets(self.opts).await?;
         Ok(sockets

@@ -546,7 +546,19 @@ impl Socket {
             return;
         }
         self.held.lock().unwrap_or_else(|p| p.into_inner()).clear();
-        self.inbox.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        // A DISCONNECT still queued (it came while the connection handlers
+        // ran) is why the socket left, whatever the transport did next.
+        let left = {
+            let mut inbox = self.inbox.lock().unwrap_or_else(|p| p.into_inner());
+            let left = inbox.iter().any(|p| p.kind == PacketType::Disconnect);
+            inbox.clear();
+            left
+        };
+        let reason = if left {
+            DisconnectReason::ClientNamespaceDisconnect
+        } else {
+            reason
+        };
         let handlers: Vec<DisconnectHandler> = self
             .disconnect
             .read()

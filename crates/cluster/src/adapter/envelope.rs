@@ -103,6 +103,12 @@ pub enum Header {
         /// Event name, then arguments.
         args: Vec<Value>,
     },
+    /// This worker has no such namespace: the requester stops waiting for it
+    /// (Node counts only the servers that have the namespace).
+    Absent {
+        /// Request number.
+        request: u64,
+    },
     /// A worker's ack to a server-side event (parts: attachments).
     ServerSideEmitResponse {
         /// Request number.
@@ -119,7 +125,8 @@ impl Header {
             Header::BroadcastClientCount { request, .. }
             | Header::BroadcastAck { request, .. }
             | Header::FetchSocketsResponse { request, .. }
-            | Header::ServerSideEmitResponse { request, .. } => Some(*request),
+            | Header::ServerSideEmitResponse { request, .. }
+            | Header::Absent { request } => Some(*request),
             _ => None,
         }
     }

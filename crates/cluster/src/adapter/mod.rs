@@ -158,6 +158,9 @@ impl Adapter for ClusterAdapter {
                             remote.entry(source).or_default().1 += 1;
                             replies.push(Payload { args, attachments: parts });
                         }
+                        Some(Event::Answer { source, header: Header::Absent { .. }, .. }) => {
+                            awaiting.remove(&source);
+                        }
                         Some(Event::Gone(source)) => {
                             awaiting.remove(&source);
                             if let Some((count, received)) = remote.remove(&source) {
@@ -319,7 +322,12 @@ impl Adapter for ClusterAdapter {
                             });
                         }
                     }
-                    Ok(Some(Event::Gone(source))) => {
+                    Ok(Some(Event::Gone(source)))
+                    | Ok(Some(Event::Answer {
+                        source,
+                        header: Header::Absent { .. },
+                        ..
+                    })) => {
                         awaiting.remove(&source);
                     }
                     Ok(Some(_)) => {}

@@ -231,7 +231,7 @@ impl Relay {
                 data,
             } => {
                 let Some(local) = self.namespace(&nsp) else {
-                    return;
+                    return self.publish(source, 0, &Header::Absent { request }, &[]);
                 };
                 let packet = Packet {
                     kind: PacketType::Event,
@@ -303,6 +303,9 @@ impl Relay {
             }
             Header::ServerSideEmit { nsp, request, args } => {
                 let Some(local) = self.namespace(&nsp) else {
+                    if let Some(request) = request {
+                        self.publish(source, 0, &Header::Absent { request }, &[]);
+                    }
                     return;
                 };
                 let event = Payload {
@@ -328,7 +331,8 @@ impl Relay {
             Header::BroadcastClientCount { .. }
             | Header::BroadcastAck { .. }
             | Header::FetchSocketsResponse { .. }
-            | Header::ServerSideEmitResponse { .. } => {}
+            | Header::ServerSideEmitResponse { .. }
+            | Header::Absent { .. } => {}
         }
     }
 }

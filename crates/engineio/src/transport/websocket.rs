@@ -97,7 +97,6 @@ async fn serve(session: Arc<Session>, mut socket: WebSocket) {
         while let Some(packet) = frames.next() {
             if socket.send(packet.into_frame()).await.is_err() {
                 drop(frames);
-                session.drained.notify_waiters();
                 session.close_now(CloseReason::TransportError);
                 return;
             }
@@ -106,6 +105,7 @@ async fn serve(session: Arc<Session>, mut socket: WebSocket) {
             }
         }
         drop(frames);
+        session.drained.notify_waiters();
         match phase {
             Phase::Closed(_) => {
                 let _ = socket.send(Frame::Close(None)).await;
