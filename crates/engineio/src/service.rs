@@ -24,6 +24,9 @@ use crate::{Sid, heartbeat};
 
 /// Read buffer of a WebSocket connection.
 const WEBSOCKET_READ_BUFFER: usize = 4096;
+/// Frames are gathered up to this many bytes before a write (the writer
+/// flushes after each batch anyway); the buffer grows only as needed.
+const WEBSOCKET_WRITE_BATCH: usize = 64 * 1024;
 
 /// The router serving `engine` at its path.
 pub(crate) fn router(engine: Engine) -> Router {
@@ -235,7 +238,7 @@ async fn websocket_upgrade(
         .max_message_size(max)
         .max_frame_size(max)
         .read_buffer_size(WEBSOCKET_READ_BUFFER)
-        .write_buffer_size(0))
+        .write_buffer_size(WEBSOCKET_WRITE_BATCH))
 }
 
 /// Upgrades a polling session to WebSocket. A session that already upgraded

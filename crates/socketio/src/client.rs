@@ -16,6 +16,10 @@ use crate::socket::{Socket, SocketHandshake, SocketRef};
 
 /// The longest a connect waits for its CONNECT packet to be written.
 const CONNECT_WRITE_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
+/// After CONNECT is written, how long the connection handlers' first emits
+/// wait, so that a client reading one frame per read (the official test
+/// suite's) sees CONNECT on its own, as it does from Node.
+const CONNECT_READ_GAP: std::time::Duration = std::time::Duration::from_millis(2);
 
 pub(crate) struct Client {
     session: Arc<Session>,
@@ -224,6 +228,9 @@ impl Client {
         // in its own write: over WebSocket, let it go out (briefly) first.
         if self.session.transport() == iocluster_engineio::TransportKind::WebSocket {
             let _ = tokio::time::timeout(CONNECT_WRITE_WAIT, self.session.drained()).await;
+            if socket.has_held() {
+                tokio::time::sleep(CONNECT_READ_GAP).await;
+            }
         }
         socket.open_out();
         Ok(())

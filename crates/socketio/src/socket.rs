@@ -434,6 +434,15 @@ impl Socket {
         let _ = self.session.send_many(connect.messages());
     }
 
+    /// Whether sends are waiting for CONNECT to be out.
+    pub(crate) fn has_held(&self) -> bool {
+        !self
+            .held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty()
+    }
+
     /// Sends what was held, in order, and lets later sends go out directly.
     pub(crate) fn open_out(&self) {
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());

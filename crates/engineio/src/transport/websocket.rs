@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::ws::{CloseFrame, Message as Frame, Utf8Bytes, WebSocket};
+use futures_util::SinkExt;
 
 use crate::handler::CloseReason;
 use crate::packet::{Message, Packet};
@@ -90,21 +91,26 @@ async fn serve(session: Arc<Session>, mut socket: WebSocket) {
             state.phase
         };
         let flushed_close = batch.last() == Some(&Packet::Close);
-        // One frame per write, yielding in between, as Node's engine.io
-        // waits for each write to complete: peers that read frame by frame
-        // (the official test suite's WebSocket client) see them apart.
-        let mut frames = batch.drain(..).peekable();
-        while let Some(packet) = frames.next() {
-            if socket.send(packet.into_frame()).await.is_err() {
-                drop(frames);
+        // Everything queued goes out in one write. (Node writes frame by
+        // frame; a client that needs CONNECT apart from the first emits gets
+        // it apart: the Socket.IO layer waits for CONNECT to be written.)
+        if !batch.is_empty() {
+            let mut written = Ok(());
+            for packet in batch.drain(..) {
+                written = socket.feed(packet.into_frame()).await;
+                if written.is_err() {
+                    break;
+                }
+            }
+            if written.is_ok() {
+                written = socket.flush().await;
+            }
+            if written.is_err() {
+                batch.clear();
                 session.close_now(CloseReason::TransportError);
                 return;
             }
-            if frames.peek().is_some() {
-                tokio::task::yield_now().await;
-            }
         }
-        drop(frames);
         session.drained.notify_waiters();
         match phase {
             Phase::Closed(_) => {
