@@ -13,7 +13,7 @@ use axum::Router;
 use axum::response::Html;
 use axum::routing::get;
 use iocluster_cluster::WorkerContext;
-use iocluster_socketio::{Payload, RecoveryConfig, Server};
+use iocluster_socketio::{Payload, Server};
 use serde_json::json;
 
 /// The chat page.
@@ -21,7 +21,7 @@ const CHAT_PAGE: &str = include_str!("chat.html");
 
 /// Builds the built-in app for one worker.
 pub fn build(worker: &WorkerContext) -> Router {
-    let io = worker.socketio(worker.socketio_config().recovery(RecoveryConfig::default()));
+    let io = worker.socketio(worker.socketio_config());
     register_handlers(&io);
     let pid = std::process::id();
     let page = CHAT_PAGE.replace("{{PID}}", &pid.to_string());
