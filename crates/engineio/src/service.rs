@@ -144,8 +144,8 @@ async fn dispatch(
     }
     let handshake = Handshake {
         method: parts.method.clone(),
-        uri: parts.uri.clone(),
-        headers: parts.headers.clone(),
+        uri: detach_uri(&parts.uri),
+        headers: detach_headers(&parts.headers),
         remote_addr: parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -192,6 +192,25 @@ async fn dispatch(
         }
     }
     Ok(response)
+}
+
+/// Copies header values out of the connection's read buffer. hyper's
+/// values are slices of that buffer (8 KiB), so keeping them for the life of
+/// a session would keep the whole buffer: 8 KiB per WebSocket session.
+fn detach_headers(headers: &axum::http::HeaderMap) -> axum::http::HeaderMap {
+    let mut copy = axum::http::HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let name = axum::http::HeaderName::from_bytes(name.as_str().as_bytes());
+        if let (Ok(name), Ok(value)) = (name, HeaderValue::from_bytes(value.as_bytes())) {
+            copy.append(name, value);
+        }
+    }
+    copy
+}
+
+/// Copies a URI out of the connection's read buffer (see [`detach_headers`]).
+fn detach_uri(uri: &axum::http::Uri) -> axum::http::Uri {
+    axum::http::Uri::try_from(uri.to_string()).unwrap_or_else(|_| uri.clone())
 }
 
 /// Registers a new session, tells the handler, starts its heartbeat.
