@@ -28,6 +28,8 @@ pub(crate) struct Client {
     sockets: Mutex<HashMap<String, SocketRef>>,
     connecting: Mutex<HashSet<String>>,
     connected_once: AtomicBool,
+    /// Wakes the connect-timeout watch at the first connect.
+    first_connect: tokio::sync::Notify,
 }
 
 impl Client {
@@ -39,6 +41,7 @@ impl Client {
             sockets: Mutex::new(HashMap::new()),
             connecting: Mutex::new(HashSet::new()),
             connected_once: AtomicBool::new(false),
+            first_connect: tokio::sync::Notify::new(),
         })
     }
 
@@ -50,6 +53,27 @@ impl Client {
     /// connect timeout at the first one).
     pub(crate) fn connected_once(&self) -> bool {
         self.connected_once.load(Ordering::Acquire)
+    }
+
+    /// Closes the session unless it joins a namespace within `timeout`
+    /// (Node's connectTimeout); the watch ends at the first connect.
+    pub(crate) async fn watch_connect_timeout(self: Arc<Self>, timeout: std::time::Duration) {
+        let connected = self.first_connect.notified();
+        tokio::pin!(connected);
+        connected.as_mut().enable();
+        if self.connected_once() {
+            return;
+        }
+        tokio::select! {
+            _ = self.session.closed() => {}
+            _ = connected => {}
+            _ = tokio::time::sleep(timeout) => {
+                if !self.connected_once() {
+                    tracing::debug!(sid = %self.session.id(), "no namespace joined within connect_timeout");
+                    self.session.close();
+                }
+            }
+        }
     }
 
     /// Decodes a message from the client and acts on the packet.
@@ -196,6 +220,7 @@ impl Client {
             .unwrap_or_else(|p| p.into_inner())
             .remove(name);
         self.connected_once.store(true, Ordering::Release);
+        self.first_connect.notify_waiters();
         let mut data = json!({ "sid": socket.id() });
         if let Some(pid) = socket.pid() {
             data["pid"] = Value::String(pid.to_owned());

@@ -135,19 +135,7 @@ impl EngineHandler for EngineBridge {
         server
             .clients()
             .insert(session.id().to_string(), Arc::clone(&client));
-        let timeout = server.config.connect_timeout;
-        let session = Arc::clone(session);
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = session.closed() => {}
-                _ = tokio::time::sleep(timeout) => {
-                    if !client.connected_once() {
-                        tracing::debug!(sid = %session.id(), "no namespace joined within connect_timeout");
-                        session.close();
-                    }
-                }
-            }
-        });
+        tokio::spawn(client.watch_connect_timeout(server.config.connect_timeout));
     }
 
     fn on_message(&self, session: &Arc<Session>, message: Message) {
