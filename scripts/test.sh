@@ -73,6 +73,11 @@ if [ ! -f tests/js/node_modules/.package-lock.json ] \
 else
     echo "up to date"
 fi
+# The Node peers of the Redis interop tests (socket.io + @socket.io/redis-adapter).
+if [ ! -f tests/js/redis/node_modules/.package-lock.json ] \
+    || [ tests/js/redis/package-lock.json -nt tests/js/redis/node_modules/.package-lock.json ]; then
+    (cd tests/js/redis && npm ci --no-audit --no-fund)
+fi
 
 step "cargo fmt --all -- --check"
 cargo fmt --all -- --check

@@ -1,0 +1,400 @@
+//! The Redis adapter, wire-identical to Node's `@socket.io/redis-adapter`
+//! 8.x (the classic, non-sharded one).
+//!
+//! Channels per namespace, under the key prefix (`socket.io` by default):
+//! broadcasts on `{key}#{nsp}#` (or `{key}#{nsp}#{room}#` for a single
+//! room), requests on `{key}-request#{nsp}#`, responses on
+//! `{key}-response#{nsp}#` (and `…{uid}#`). Each namespace's adapter has a
+//! random 6-character uid and ignores its own messages. The number of
+//! servers is the number of subscribers of the request channel
+//! (`PUBSUB NUMSUB`).
+//!
+//! Connection state recovery is not kept in Redis (Node's Redis adapter
+//! does not support it either): with this adapter no session is restored.
+
+mod acks;
+mod config;
+mod core;
+mod link;
+mod pending;
+mod remote;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fred::clients::{Client, SubscriberClient};
+use fred::interfaces::PubsubInterface;
+use iocluster_socketio::Payload;
+use iocluster_socketio::adapter::{
+    AckReplies, Adapter, AdapterError, AdapterFactory, BoxFuture, BroadcastOptions, LocalNamespace,
+    PersistedSession, RestoredSession, SocketInfo,
+};
+use iocluster_socketio::parser::{Packet, encode};
+use serde_json::Value;
+
+pub use self::config::RedisAdapterConfig;
+use self::core::AdapterCore;
+use self::link::Link;
+use crate::error::Error;
+use crate::wire::{
+    self, BroadcastParts, DisconnectRequest, FetchRequest, OptsOrder, RequestOpts, RequestType,
+    RoomsRequest, ServerSideEmitRequest,
+};
+
+/// Makes the [`RedisAdapter`] of every namespace of a server, over one
+/// publishing and one subscribing Redis connection.
+///
+/// ```no_run
+/// use iocluster_redis::{RedisAdapterConfig, RedisAdapterFactory};
+/// use iocluster_socketio::{Server, ServerConfig};
+///
+/// # async fn run() -> Result<(), iocluster_redis::Error> {
+/// let factory = RedisAdapterFactory::connect("redis://127.0.0.1:6379", RedisAdapterConfig::default()).await?;
+/// let io = Server::with_adapter(ServerConfig::default(), factory.clone());
+/// factory.subscribed("/").await;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct RedisAdapterFactory {
+    link: Arc<Link>,
+    config: RedisAdapterConfig,
+}
+
+impl std::fmt::Debug for RedisAdapterFactory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisAdapterFactory")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisAdapterFactory {
+    /// Connects both clients to `url` (`redis://host:port`) with
+    /// [`connect_client`](crate::connect_client)'s settings; they are
+    /// closed when the factory and its adapters are gone.
+    pub async fn connect(url: &str, config: RedisAdapterConfig) -> Result<Self, Error> {
+        let client = crate::connect_client(url).await?;
+        let subscriber = crate::connect_subscriber(url).await?;
+        Ok(RedisAdapterFactory {
+            link: Arc::new(Link::start(client, subscriber, true)),
+            config,
+        })
+    }
+
+    /// Uses connected clients: `client` publishes, `subscriber` listens
+    /// (and is resubscribed after each reconnection); they stay the
+    /// caller's, open after the adapters are gone. Must be called within a
+    /// Tokio runtime.
+    pub fn new(client: Client, subscriber: SubscriberClient, config: RedisAdapterConfig) -> Self {
+        RedisAdapterFactory {
+            link: Arc::new(Link::start(client, subscriber, false)),
+            config,
+        }
+    }
+
+    /// Waits until Redis confirmed the subscriptions of namespace `nsp`:
+    /// from then on, messages of other servers reach it. False when the
+    /// namespace has no adapter of this factory.
+    pub async fn subscribed(&self, nsp: &str) -> bool {
+        let Some(core) = self.link.registry.find(nsp) else {
+            return false;
+        };
+        let mut subscribed = core.subscribed.subscribe();
+        subscribed.wait_for(|done| *done).await.is_ok()
+    }
+}
+
+impl AdapterFactory for RedisAdapterFactory {
+    fn create(&self, namespace: LocalNamespace) -> Arc<dyn Adapter> {
+        let core = Arc::new(AdapterCore::new(
+            namespace,
+            self.link.publisher.clone(),
+            self.config.clone(),
+        ));
+        self.link.registry.add(Arc::clone(&core));
+        let subscriber = self.link.subscriber.clone();
+        let subscribing = Arc::clone(&core);
+        self.link.runtime.spawn(async move {
+            let (pattern, channels) = subscribing.subscriptions();
+            let result = async {
+                subscriber.psubscribe(pattern).await?;
+                subscriber.subscribe(channels).await
+            }
+            .await;
+            match result {
+                Ok(()) => {
+                    subscribing.subscribed.send_replace(true);
+                }
+                Err(error) => {
+                    tracing::warn!(%error, nsp = subscribing.nsp(), "redis subscription failed")
+                }
+            }
+        });
+        Arc::new(RedisAdapter {
+            core,
+            link: Arc::clone(&self.link),
+        })
+    }
+}
+
+/// One namespace's Redis adapter. Made by [`RedisAdapterFactory`].
+pub struct RedisAdapter {
+    core: Arc<AdapterCore>,
+    link: Arc<Link>,
+}
+
+impl std::fmt::Debug for RedisAdapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisAdapter")
+            .field("nsp", &self.core.nsp)
+            .field("uid", &self.core.uid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisAdapter {
+    /// This adapter's uid on the wire.
+    pub fn uid(&self) -> &str {
+        &self.core.uid
+    }
+
+    fn request_opts(opts: &BroadcastOptions) -> RequestOpts<'_> {
+        RequestOpts {
+            rooms: &opts.rooms,
+            except: &opts.except,
+        }
+    }
+
+    fn publish_json(&self, request: &impl serde::Serialize) {
+        match serde_json::to_string(request) {
+            Ok(json) => self
+                .core
+                .publisher
+                .publish(self.core.channels.request.clone(), json),
+            Err(error) => tracing::warn!(%error, "request not serializable"),
+        }
+    }
+
+    fn rooms_request(&self, kind: RequestType, opts: &BroadcastOptions, rooms: &[String]) {
+        self.publish_json(&RoomsRequest {
+            uid: Some(&self.core.uid),
+            kind: kind as u8,
+            opts: Self::request_opts(opts),
+            rooms,
+        });
+    }
+}
+
+/// The servers other than this one, from `PUBSUB NUMSUB`.
+async fn other_servers(core: &AdapterCore) -> usize {
+    core.publisher
+        .numsub(&core.channels.request)
+        .await
+        .unwrap_or(1)
+        .saturating_sub(1)
+}
+
+impl Adapter for RedisAdapter {
+    fn broadcast(&self, packet: Packet, opts: BroadcastOptions) {
+        if !opts.flags.local {
+            let data = packet.data.clone().unwrap_or(Value::Array(Vec::new()));
+            let flags = wire::adapter_flags(&opts.flags);
+            let parts = BroadcastParts {
+                nsp: &self.core.nsp,
+                data: &data,
+                attachments: &packet.attachments,
+                rooms: &opts.rooms,
+                except: &opts.except,
+                flags: &flags,
+            };
+            let message = wire::broadcast_message(&self.core.uid, &parts, OptsOrder::Adapter);
+            let channel = self.core.channels.broadcast_to(&opts.rooms);
+            self.core.publisher.publish(channel, message);
+        }
+        self.core.local.broadcast(&encode(&packet), &opts);
+    }
+
+    fn broadcast_with_ack(
+        &self,
+        packet: Packet,
+        mut opts: BroadcastOptions,
+        timeout: Duration,
+    ) -> BoxFuture<'static, AckReplies> {
+        if opts.flags.local {
+            let acks = self.core.local.broadcast_with_ack(packet, &opts);
+            return Box::pin(acks.collect(timeout));
+        }
+        let request = self.core.pending.register();
+        opts.flags.timeout = Some(opts.flags.timeout.unwrap_or(timeout.as_millis() as u64));
+        let data = packet.data.clone().unwrap_or(Value::Array(Vec::new()));
+        let flags = wire::adapter_flags(&opts.flags);
+        let parts = BroadcastParts {
+            nsp: &self.core.nsp,
+            data: &data,
+            attachments: &packet.attachments,
+            rooms: &opts.rooms,
+            except: &opts.except,
+            flags: &flags,
+        };
+        let message = wire::broadcast_request(&self.core.uid, &request.id, &parts);
+        self.core
+            .publisher
+            .publish(self.core.channels.request.clone(), message);
+        let local = self.core.local.broadcast_with_ack(packet, &opts);
+        Box::pin(acks::collect(
+            Arc::clone(&self.core),
+            request,
+            local,
+            timeout,
+        ))
+    }
+
+    fn fetch_sockets(
+        &self,
+        opts: BroadcastOptions,
+    ) -> BoxFuture<'static, Result<Vec<SocketInfo>, AdapterError>> {
+        let mut sockets = self.core.local.fetch_sockets(&opts);
+        if opts.flags.local {
+            return Box::pin(async move { Ok(sockets) });
+        }
+        let core = Arc::clone(&self.core);
+        let timeout = opts
+            .flags
+            .timeout
+            .map(Duration::from_millis)
+            .unwrap_or(core.config.requests_timeout);
+        Box::pin(async move {
+            let expected = other_servers(&core).await;
+            if expected == 0 {
+                return Ok(sockets);
+            }
+            let mut request = core.pending.register();
+            let json = serde_json::to_string(&FetchRequest {
+                uid: &core.uid,
+                request_id: &request.id,
+                kind: RequestType::RemoteFetch as u8,
+                opts: Self::request_opts(&opts),
+            })
+            .map_err(|e| AdapterError::Unavailable(e.to_string()))?;
+            core.publisher.publish(core.channels.request.clone(), json);
+            let deadline = tokio::time::Instant::now() + timeout;
+            let mut received = 0;
+            while received < expected {
+                match tokio::time::timeout_at(deadline, request.responses.recv()).await {
+                    Ok(Some((value, _))) => {
+                        received += 1;
+                        if let Some(Value::Array(theirs)) = value.get("sockets") {
+                            sockets.extend(theirs.iter().filter_map(remote::socket_info));
+                        }
+                    }
+                    Ok(None) | Err(_) => {
+                        return Err(AdapterError::Timeout { received, expected });
+                    }
+                }
+            }
+            Ok(sockets)
+        })
+    }
+
+    fn add_sockets(&self, opts: BroadcastOptions, rooms: Vec<String>) {
+        self.core.local.add_sockets(&opts, &rooms);
+        if !opts.flags.local {
+            self.rooms_request(RequestType::RemoteJoin, &opts, &rooms);
+        }
+    }
+
+    fn del_sockets(&self, opts: BroadcastOptions, rooms: Vec<String>) {
+        self.core.local.del_sockets(&opts, &rooms);
+        if !opts.flags.local {
+            self.rooms_request(RequestType::RemoteLeave, &opts, &rooms);
+        }
+    }
+
+    fn disconnect_sockets(&self, opts: BroadcastOptions, close: bool) {
+        if !opts.flags.local {
+            self.publish_json(&DisconnectRequest {
+                uid: Some(&self.core.uid),
+                kind: RequestType::RemoteDisconnect as u8,
+                opts: Self::request_opts(&opts),
+                close,
+            });
+        }
+        self.core.local.disconnect_sockets(&opts, close);
+    }
+
+    fn server_side_emit(
+        &self,
+        event: Payload,
+        ack: Option<Duration>,
+    ) -> BoxFuture<'static, Result<Vec<Payload>, AdapterError>> {
+        let data = wire::json_with_buffers(&Value::Array(event.args), &event.attachments);
+        let Some(timeout) = ack else {
+            self.publish_json(&ServerSideEmitRequest {
+                uid: &self.core.uid,
+                request_id: None,
+                kind: RequestType::ServerSideEmit as u8,
+                data,
+            });
+            return Box::pin(async { Ok(Vec::new()) });
+        };
+        let core = Arc::clone(&self.core);
+        Box::pin(async move {
+            let expected = other_servers(&core).await;
+            if expected == 0 {
+                return Ok(Vec::new());
+            }
+            let mut request = core.pending.register();
+            let json = serde_json::to_string(&ServerSideEmitRequest {
+                uid: &core.uid,
+                request_id: Some(&request.id),
+                kind: RequestType::ServerSideEmit as u8,
+                data,
+            })
+            .map_err(|e| AdapterError::Unavailable(e.to_string()))?;
+            core.publisher.publish(core.channels.request.clone(), json);
+            let deadline = tokio::time::Instant::now() + timeout;
+            let mut replies = Vec::with_capacity(expected);
+            while replies.len() < expected {
+                match tokio::time::timeout_at(deadline, request.responses.recv()).await {
+                    Ok(Some((value, attachments))) => {
+                        let args = value.get("data").cloned().into_iter().collect();
+                        replies.push(Payload { args, attachments });
+                    }
+                    Ok(None) | Err(_) => {
+                        return Err(AdapterError::Timeout {
+                            received: replies.len(),
+                            expected,
+                        });
+                    }
+                }
+            }
+            Ok(replies)
+        })
+    }
+
+    fn server_count(&self) -> BoxFuture<'static, usize> {
+        let core = Arc::clone(&self.core);
+        Box::pin(async move { other_servers(&core).await + 1 })
+    }
+
+    fn persist_session(&self, _session: PersistedSession) {}
+
+    fn restore_session(
+        &self,
+        _pid: String,
+        _offset: String,
+    ) -> BoxFuture<'static, Option<RestoredSession>> {
+        Box::pin(async { None })
+    }
+
+    fn close(&self) {
+        self.link.registry.remove(&self.core);
+        let subscriber = self.link.subscriber.clone();
+        let (pattern, channels) = self.core.subscriptions();
+        self.link.runtime.spawn(async move {
+            let _ = subscriber.punsubscribe(pattern).await;
+            let _ = subscriber.unsubscribe(channels).await;
+        });
+    }
+}

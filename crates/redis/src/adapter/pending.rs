@@ -1,0 +1,75 @@
+//! Requests of ours awaiting responses from other servers, by request id.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use crate::uid::uid;
+
+/// A response: its JSON (binary values as placeholders) and attachments.
+pub(crate) type Response = (Value, Vec<Bytes>);
+
+/// Responses kept per request before more are dropped.
+const RESPONSES_PER_REQUEST: usize = 4096;
+
+type Table = Arc<Mutex<HashMap<String, mpsc::Sender<Response>>>>;
+
+/// The table of requests in flight.
+#[derive(Default)]
+pub(crate) struct Pending {
+    table: Table,
+}
+
+impl Pending {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::Sender<Response>>> {
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A new request: its id and where its responses arrive. Dropping the
+    /// returned [`Request`] forgets it.
+    pub(crate) fn register(&self) -> Request {
+        let (sender, responses) = mpsc::channel(RESPONSES_PER_REQUEST);
+        let mut table = self.lock();
+        let mut id = uid(6);
+        while table.contains_key(&id) {
+            id = uid(6);
+        }
+        table.insert(id.clone(), sender);
+        Request {
+            id,
+            responses,
+            table: Arc::clone(&self.table),
+        }
+    }
+
+    /// Whether `id` is one of ours (a request of ours coming back).
+    pub(crate) fn contains(&self, id: &str) -> bool {
+        self.lock().contains_key(id)
+    }
+
+    /// Delivers a response to the request it answers, if it is ours.
+    pub(crate) fn deliver(&self, id: &str, response: Response) {
+        if let Some(sender) = self.lock().get(id) {
+            let _ = sender.try_send(response);
+        }
+    }
+}
+
+/// A request of ours in flight.
+pub(crate) struct Request {
+    pub(crate) id: String,
+    pub(crate) responses: mpsc::Receiver<Response>,
+    table: Table,
+}
+
+impl Drop for Request {
+    fn drop(&mut self) {
+        self.table
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.id);
+    }
+}

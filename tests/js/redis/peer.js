@@ -1,0 +1,164 @@
+// A Node peer for the interop tests of crates/redis, driven over stdin and
+// stdout with one JSON object per line.
+//
+//     node peer.js <redis port>
+//
+// It runs a socket.io 4.8 server with @socket.io/redis-adapter on
+// 127.0.0.1 (port chosen by the system), and socket.io-client sockets to any
+// server the test names. It prints {"ready": {"port": P}} once its adapter
+// is subscribed, then answers each command {"id", "cmd", ...} with
+// {"id", "result"} or {"id", "error"}, and reports what happens as
+// {"event": ...} lines. Binary values are {"$bin": "<hex>"} both ways.
+import { createRequire } from "node:module";
+import { createServer } from "node:http";
+import { createInterface } from "node:readline";
+
+const require = createRequire(import.meta.url);
+const { Server } = require("socket.io");
+const { io: connect } = require("socket.io-client");
+const { createAdapter } = require("@socket.io/redis-adapter");
+const { Emitter } = require("@socket.io/redis-emitter");
+const { Redis } = require("ioredis");
+
+const redisPort = Number(process.argv[2]);
+const options = { host: "127.0.0.1", port: redisPort, lazyConnect: false };
+const pubClient = new Redis(options);
+const subClient = new Redis(options);
+for (const client of [pubClient, subClient]) client.on("error", () => {});
+
+const send = (message) => process.stdout.write(JSON.stringify(message) + "\n");
+
+/** {"$bin": hex} → Buffer, recursively. */
+function fromJson(value) {
+  if (Array.isArray(value)) return value.map(fromJson);
+  if (value && typeof value === "object") {
+    if (typeof value.$bin === "string") return Buffer.from(value.$bin, "hex");
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, fromJson(v)]));
+  }
+  return value;
+}
+
+/** Buffer → {"$bin": hex}, recursively. */
+function toJson(value) {
+  if (Buffer.isBuffer(value) || value instanceof ArrayBuffer || ArrayBuffer.isView(value)) {
+    return { $bin: Buffer.from(value).toString("hex") };
+  }
+  if (Array.isArray(value)) return value.map(toJson);
+  if (value instanceof Error) return { error: value.message };
+  if (value && typeof value === "object") {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, toJson(v)]));
+  }
+  return value === undefined ? null : value;
+}
+
+const io = new Server({ adapter: createAdapter(pubClient, subClient) });
+io.of("/admin"); // a second namespace, with its own adapter
+io.on("connection", (socket) => {
+  socket.data = { server: "node" };
+  socket.on("join", (room, callback) => {
+    socket.join(room);
+    if (typeof callback === "function") callback("joined");
+  });
+});
+// Server-side events from other servers.
+for (const name of ["hello", "ping-server"]) {
+  io.on(name, (...args) => {
+    const callback = typeof args[args.length - 1] === "function" ? args.pop() : null;
+    send({ event: "server-event", name, args: toJson(args) });
+    if (callback) callback("node-pong");
+  });
+}
+
+const clients = new Map();
+
+function operator(target, rooms = [], except = []) {
+  let op = target;
+  for (const room of rooms) op = op.to(room);
+  for (const room of except) op = op.except(room);
+  return op;
+}
+
+const commands = {
+  async connect({ url, name, nsp = "/" }) {
+    const socket = connect(url + nsp, { transports: ["websocket"], forceNew: true, reconnection: false });
+    clients.set(name, socket);
+    socket.onAny((ev, ...args) => {
+      const callback = typeof args[args.length - 1] === "function" ? args.pop() : null;
+      send({ event: "client", name, ev, args: toJson(args) });
+      if (callback) callback(`${name}-ack`);
+    });
+    socket.on("disconnect", (reason) => send({ event: "client-disconnect", name, reason }));
+    await new Promise((resolve, reject) => {
+      socket.once("connect", resolve);
+      socket.once("connect_error", reject);
+    });
+    return { id: socket.id };
+  },
+  async clientEmitWithAck({ name, ev, args = [] }) {
+    return toJson(await clients.get(name).timeout(5000).emitWithAck(ev, ...fromJson(args)));
+  },
+  async emit({ rooms, except, ev, args = [], volatile = false }) {
+    let op = operator(io, rooms, except);
+    if (volatile) op = op.volatile;
+    op.emit(ev, ...fromJson(args));
+    return true;
+  },
+  async emitWithAck({ rooms, except, ev, args = [], timeout = 3000 }) {
+    return toJson(await operator(io, rooms, except).timeout(timeout).emitWithAck(ev, ...fromJson(args)));
+  },
+  async fetchSockets({ rooms, except }) {
+    const sockets = await operator(io, rooms, except).fetchSockets();
+    return sockets.map((s) => ({ id: s.id, rooms: [...s.rooms], data: s.data, handshake: s.handshake }));
+  },
+  async socketsJoin({ rooms, except, join }) {
+    operator(io, rooms, except).socketsJoin(join);
+    return true;
+  },
+  async disconnectSockets({ rooms, except, close = false }) {
+    operator(io, rooms, except).disconnectSockets(close);
+    return true;
+  },
+  async serverSideEmit({ ev, args = [], ack = false }) {
+    if (!ack) {
+      io.serverSideEmit(ev, ...fromJson(args));
+      return true;
+    }
+    return toJson(await io.serverSideEmitWithAck(ev, ...fromJson(args)));
+  },
+  async allRooms() {
+    return [...(await io.of("/").adapter.allRooms())].sort();
+  },
+  async serverCount() {
+    return await io.of("/").adapter.serverCount();
+  },
+  async emitter({ nsp = "/", rooms, except, ev, args = [] }) {
+    operator(new Emitter(pubClient).of(nsp), rooms, except).emit(ev, ...fromJson(args));
+    return true;
+  },
+};
+
+createInterface({ input: process.stdin }).on("line", async (line) => {
+  let request;
+  try {
+    request = JSON.parse(line);
+  } catch {
+    return;
+  }
+  try {
+    const result = await commands[request.cmd](request);
+    send({ id: request.id, result });
+  } catch (error) {
+    send({ id: request.id, error: error?.message ?? String(error) });
+  }
+});
+// The test closing stdin (or dying) ends the peer.
+process.stdin.on("end", () => process.exit(0));
+
+const httpServer = createServer();
+io.attach(httpServer);
+await new Promise((resolve) => httpServer.listen(0, "127.0.0.1", resolve));
+const { port } = httpServer.address();
+// Commands on the subscriber connection run in order: once this one is
+// answered, the adapter's own subscriptions are in place.
+await subClient.subscribe("iocluster-peer-ready");
+send({ ready: { port } });
