@@ -25,6 +25,28 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Emit an event to the clients of every server of a Redis fleet (Node
+    /// servers with @socket.io/redis-adapter included), as
+    /// @socket.io/redis-emitter does.
+    Emit {
+        /// The Redis URL (`redis://host:port`).
+        #[arg(long, env = "IOCLUSTER_REDIS")]
+        redis: String,
+        /// The namespace.
+        #[arg(long, default_value = "/")]
+        nsp: String,
+        /// Only the clients in this room (repeatable).
+        #[arg(long = "to")]
+        to: Vec<String>,
+        /// Not the clients in this room (repeatable).
+        #[arg(long = "except")]
+        except: Vec<String>,
+        /// The event name.
+        event: String,
+        /// The arguments, each JSON (`'{"a":1}'`, `42`, `'"text"'`); what is
+        /// not JSON is sent as a string.
+        args: Vec<String>,
+    },
     /// Print the state of a running cluster's workers (from its admin endpoint).
     Status {
         /// The admin endpoint of the master.
@@ -78,6 +100,10 @@ struct ServeArgs {
     /// Admin endpoint (`/status`); keep it on loopback. `off` disables it.
     #[arg(long, env = "IOCLUSTER_ADMIN", default_value = "127.0.0.1:3300")]
     admin: String,
+    /// Sync the workers (and other nodes) through this Redis instead of
+    /// through the master: `redis://host:port`.
+    #[arg(long, env = "IOCLUSTER_REDIS")]
+    redis: Option<String>,
     /// Engine.IO path.
     #[arg(long, env = "IOCLUSTER_PATH", default_value = "/socket.io/")]
     path: String,
@@ -156,6 +182,7 @@ impl ServeArgs {
             shutdown_timeout: self.shutdown_timeout,
             admin,
             engine,
+            redis: self.redis.clone(),
             ..ClusterConfig::default()
         };
         if let Some(workers) = self.workers {
@@ -176,6 +203,14 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Status { admin }) => status(admin),
+        Some(Command::Emit {
+            redis,
+            nsp,
+            to,
+            except,
+            event,
+            args,
+        }) => emit(&redis, &nsp, &to, &except, &event, &args),
         None => serve(cli.serve),
     };
     match result {
@@ -231,4 +266,53 @@ fn status(admin: SocketAddr) -> Result<(), String> {
         serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?
     );
     Ok(())
+}
+
+/// Publishes one event through Redis, as @socket.io/redis-emitter does.
+fn emit(
+    redis: &str,
+    nsp: &str,
+    to: &[String],
+    except: &[String],
+    event: &str,
+    args: &[String],
+) -> Result<(), String> {
+    let args: Vec<serde_json::Value> = args
+        .iter()
+        .map(|arg| {
+            serde_json::from_str(arg).unwrap_or_else(|_| serde_json::Value::String(arg.clone()))
+        })
+        .collect();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let client = iocluster::redis::connect_client(redis)
+            .await
+            .map_err(|e| format!("cannot connect to Redis at {redis}: {e}"))?;
+        let emitter = iocluster::redis::Emitter::new(client).of(nsp);
+        let payload = iocluster::socketio::Payload::new(args);
+        let result = match (to.split_first(), except.split_first()) {
+            (None, None) => emitter.emit(event, payload).await,
+            (Some((first, rest)), _) => {
+                let mut operator = emitter.to(first.clone());
+                for room in rest {
+                    operator = operator.to(room.clone());
+                }
+                for room in except {
+                    operator = operator.except(room.clone());
+                }
+                operator.emit(event, payload).await
+            }
+            (None, Some((first, rest))) => {
+                let mut operator = emitter.except(first.clone());
+                for room in rest {
+                    operator = operator.except(room.clone());
+                }
+                operator.emit(event, payload).await
+            }
+        };
+        result.map_err(|e| format!("emit failed: {e}"))
+    })
 }

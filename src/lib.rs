@@ -9,4 +9,5 @@ pub mod app;
 
 pub use iocluster_cluster as cluster;
 pub use iocluster_engineio as engineio;
+pub use iocluster_redis as redis;
 pub use iocluster_socketio as socketio;

@@ -128,6 +128,9 @@ pub struct ClusterConfig {
     pub admin: Option<SocketAddr>,
     /// Engine options for the workers.
     pub engine: EngineOptions,
+    /// A Redis URL: every worker syncs through Redis (wire-compatible with
+    /// Node's redis adapter) instead of through the master.
+    pub redis: Option<String>,
 }
 
 impl Default for ClusterConfig {
@@ -144,6 +147,7 @@ impl Default for ClusterConfig {
             backlog: 1024,
             admin: None,
             engine: EngineOptions::default(),
+            redis: None,
         }
     }
 }

@@ -28,6 +28,7 @@ pub(crate) mod env {
     pub const CONTROL_FD: &str = "IOCLUSTER_CONTROL_FD";
     pub const MAX_HEAD: &str = "IOCLUSTER_MAX_HEAD";
     pub const ENGINE: &str = "IOCLUSTER_ENGINE";
+    pub const REDIS: &str = "IOCLUSTER_WORKER_REDIS";
 }
 
 /// What a worker process learns from its environment.
@@ -38,6 +39,7 @@ pub struct WorkerEnv {
     control_fd: RawFd,
     max_head: usize,
     engine: EngineOptions,
+    redis: Option<String>,
 }
 
 impl WorkerEnv {
@@ -70,6 +72,7 @@ impl WorkerEnv {
             control_fd: number(env::CONTROL_FD)? as RawFd,
             max_head: number(env::MAX_HEAD)? as usize,
             engine,
+            redis: std::env::var(env::REDIS).ok().filter(|url| !url.is_empty()),
         })
     }
 }
@@ -96,6 +99,7 @@ pub struct WorkerContext {
     instance: InstanceId,
     engine: EngineOptions,
     relay: Arc<Relay>,
+    redis: Option<iocluster_redis::RedisAdapterFactory>,
     servers: Mutex<Vec<Server>>,
     engines: Mutex<Vec<Engine>>,
 }
@@ -134,11 +138,17 @@ impl WorkerContext {
         ServerConfig::default().engine(self.engine_config())
     }
 
-    /// A Socket.IO server for this worker, its namespaces joined to every
-    /// other worker's by the cluster adapter, closed cleanly at shutdown.
+    /// A Socket.IO server for this worker, closed cleanly at shutdown. Its
+    /// namespaces are joined to every other worker's by the cluster adapter
+    /// (through the master), or, when the master runs with `--redis`, by
+    /// the Redis adapter (every worker a peer of the Redis fleet).
     pub fn socketio(&self, config: ServerConfig) -> Server {
-        let server =
-            Server::with_adapter(config, ClusterAdapterFactory::new(Arc::clone(&self.relay)));
+        let server = match &self.redis {
+            Some(redis) => Server::with_adapter(config, redis.clone()),
+            None => {
+                Server::with_adapter(config, ClusterAdapterFactory::new(Arc::clone(&self.relay)))
+            }
+        };
         self.servers
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -214,10 +224,24 @@ pub async fn run_worker(
 
     let (outbox_tx, mut outbox) = mpsc::channel(OUTBOX_FRAMES);
     let relay = Relay::new(env.instance.0, outbox_tx);
+    let redis = match &env.redis {
+        Some(url) => Some(
+            iocluster_redis::RedisAdapterFactory::connect(
+                url,
+                iocluster_redis::RedisAdapterConfig::default(),
+            )
+            .await
+            .map_err(|error| {
+                ClusterError::Environment(format!("cannot connect to Redis at {url}: {error}"))
+            })?,
+        ),
+        None => None,
+    };
     let context = WorkerContext {
         instance: env.instance,
         engine: env.engine,
         relay: Arc::clone(&relay),
+        redis,
         servers: Mutex::new(Vec::new()),
         engines: Mutex::new(Vec::new()),
     };

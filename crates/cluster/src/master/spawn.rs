@@ -57,6 +57,7 @@ pub(crate) fn spawn(
         .env(env::CONTROL_FD, control_fd.to_string())
         .env(env::MAX_HEAD, config.max_head.to_string())
         .env(env::ENGINE, engine)
+        .env(env::REDIS, config.redis.as_deref().unwrap_or(""))
         .stdin(std::process::Stdio::null());
     // SAFETY: the closure runs between fork and exec and only makes
     // async-signal-safe system calls (fcntl, prctl).

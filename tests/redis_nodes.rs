@@ -1,0 +1,155 @@
+//! Two iocluster nodes (masters with 2 workers each) synced by a Redis
+//! server: broadcasts reach every client of both nodes, and `iocluster emit`
+//! reaches them from outside.
+
+mod support;
+
+use std::net::TcpListener;
+use std::process::Stdio;
+use std::time::Duration;
+
+use support::{Master, PollingSession, within};
+use tokio::process::{Child, Command};
+
+/// A `redis-server` of this test, on a free loopback port, killed on drop.
+struct Redis {
+    child: Child,
+    port: u16,
+}
+
+impl Redis {
+    async fn start() -> Redis {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("redis-server is installed (scripts/test.sh installs it)");
+        within(Duration::from_secs(10), "redis-server to listen", async {
+            while tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_err()
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        Redis { child, port }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+/// A connected Socket.IO client over polling.
+async fn client(master: &Master) -> PollingSession {
+    let session = PollingSession::open(master.addr).await.expect("handshake");
+    session.post(&["40"]).await.expect("CONNECT");
+    session
+        .get_until(|p| p.starts_with("40{"))
+        .await
+        .expect("CONNECT answered");
+    session
+}
+
+#[test]
+fn broadcasts_and_the_emit_command_reach_clients_of_both_nodes() {
+    // The scenario's futures nest deeply and are large in debug builds: run
+    // it on a thread with room for them.
+    std::thread::Builder::new()
+        .stack_size(32 * 1024 * 1024)
+        .spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime")
+                .block_on(two_nodes_scenario())
+        })
+        .expect("thread")
+        .join()
+        .expect("scenario");
+}
+
+async fn two_nodes_scenario() {
+    let _serial = support::one_cluster_at_a_time().await;
+    let redis = Redis::start().await;
+    let url = redis.url();
+    let a = Master::start(2, &["--redis", &url, "--balance", "round-robin"]).await;
+    let b = Master::start(2, &["--redis", &url, "--balance", "round-robin"]).await;
+    // Two clients per node: both workers of each node.
+    let mut clients = Vec::new();
+    for master in [&a, &b] {
+        for _ in 0..2 {
+            clients.push(client(master).await);
+        }
+    }
+    // Each worker subscribes when its namespace is created; a broadcast is
+    // retried until the first one has crossed, then every client must see
+    // exactly that one.
+    let sender = &clients[0];
+    let mut round = 0;
+    let crossed = within(
+        Duration::from_secs(10),
+        "a broadcast to cross nodes",
+        async {
+            loop {
+                round += 1;
+                let marker = format!("42[\"broadcast\",\"round-{round}\"]");
+                sender
+                    .post(&[&format!("42[\"broadcast\",\"round-{round}\"]")])
+                    .await
+                    .expect("broadcast");
+                let last = &clients[3];
+                let got = tokio::time::timeout(
+                    Duration::from_millis(500),
+                    last.get_until(|p| p == marker),
+                )
+                .await;
+                if got.is_ok() {
+                    return marker;
+                }
+            }
+        },
+    )
+    .await;
+    for (i, client) in clients.iter().enumerate().take(3) {
+        let marker = crossed.clone();
+        client
+            .get_until(move |p| p == marker)
+            .await
+            .unwrap_or_else(|e| panic!("client {i} did not get {crossed}: {e}"));
+    }
+
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_iocluster"))
+        .args(["emit", "--redis", &url, "broadcast", "\"from-cli\""])
+        .status()
+        .expect("iocluster emit runs");
+    assert!(status.success(), "iocluster emit exits 0");
+    for (i, client) in clients.iter().enumerate() {
+        client
+            .get_until(|p| p == "42[\"broadcast\",\"from-cli\"]")
+            .await
+            .unwrap_or_else(|e| panic!("client {i} did not get the emitted event: {e}"));
+    }
+}
