@@ -22,8 +22,9 @@ use crate::session::Session;
 use crate::transport::{TransportKind, polling, websocket};
 use crate::{Sid, heartbeat};
 
-/// Read buffer of a WebSocket connection.
-const WEBSOCKET_READ_BUFFER: usize = 4096;
+/// Read buffer of a WebSocket connection: memory every idle session pays;
+/// larger messages still arrive whole, over several reads.
+const WEBSOCKET_READ_BUFFER: usize = 1024;
 /// Frames are gathered up to this many bytes before a write (the writer
 /// flushes after each batch anyway); the buffer grows only as needed.
 const WEBSOCKET_WRITE_BATCH: usize = 64 * 1024;

@@ -446,7 +446,8 @@ impl Socket {
     /// Sends what was held, in order, and lets later sends go out directly.
     pub(crate) fn open_out(&self) {
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        for encoded in held.drain(..) {
+        // `take` frees the buffer: a connected socket holds nothing.
+        for encoded in std::mem::take(&mut *held) {
             let _ = self.session.send_many(encoded.messages());
         }
         self.state.fetch_or(OUT_OPEN, Ordering::AcqRel);
