@@ -88,6 +88,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo build --workspace --examples --bins"
 cargo build --workspace --examples --bins
 
+step "Benchmark smoke test (bench/compare --quick --only iocluster,node)"
+bench/compare --quick --only iocluster,node
+
 step "cargo test --workspace"
 cargo test --workspace
 

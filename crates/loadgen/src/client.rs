@@ -97,7 +97,9 @@ impl SocketClient {
         target: &Target,
         kind: TransportKind,
     ) -> Result<SocketClient, ClientError> {
-        let transport = Transport::open(connector, target, kind).await?;
+        // Every connection of the session from one source address.
+        let connector = Arc::new(connector.pinned());
+        let transport = Transport::open(&connector, target, kind).await?;
         SocketClient::join_main_namespace(transport).await
     }
 

@@ -50,16 +50,34 @@ impl Connector {
         self.timeout
     }
 
+    /// A connector to the same server from the next source address only,
+    /// for every connection of one session: a real client keeps its address
+    /// across its requests and upgrade, and load balancers that are sticky
+    /// by client address (`ip-hash`, nginx `hash $remote_addr`) rely on it.
+    pub fn pinned(&self) -> Connector {
+        Connector {
+            server: self.server,
+            sources: vec![self.next_source()],
+            next: AtomicUsize::new(0),
+            timeout: self.timeout,
+        }
+    }
+
     /// A new connection from the next source address, with `TCP_NODELAY`.
     pub async fn connect(&self) -> Result<TcpStream, ClientError> {
-        let turn = self.next.fetch_add(1, Ordering::Relaxed);
-        let source = self.sources[turn % self.sources.len()];
+        let source = self.next_source();
         let socket = bound_socket(source)?;
         let stream = tokio::time::timeout(self.timeout, socket.connect(self.server))
             .await
             .map_err(|_| ClientError::Timeout("a TCP connect"))??;
         stream.set_nodelay(true)?;
         Ok(stream)
+    }
+
+    /// The source address whose turn it is.
+    fn next_source(&self) -> Ipv4Addr {
+        let turn = self.next.fetch_add(1, Ordering::Relaxed);
+        self.sources[turn % self.sources.len()]
     }
 }
 
@@ -86,6 +104,27 @@ mod tests {
             peers.push(peer.ip());
         }
         let expected: Vec<IpAddr> = [1, 2, 3, 1]
+            .into_iter()
+            .map(|last| IpAddr::V4(Ipv4Addr::new(127, 0, 0, last)))
+            .collect();
+        assert_eq!(peers, expected);
+    }
+
+    #[tokio::test]
+    async fn pinned_connector_keeps_one_source_address_per_session() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let connector = Connector::new(listener.local_addr().unwrap(), 3, Duration::from_secs(2));
+        let mut peers = Vec::new();
+        let mut streams = Vec::new();
+        for _ in 0..2 {
+            let session = connector.pinned();
+            for _ in 0..3 {
+                streams.push(session.connect().await.unwrap());
+                let (_accepted, peer) = listener.accept().await.unwrap();
+                peers.push(peer.ip());
+            }
+        }
+        let expected: Vec<IpAddr> = [1, 1, 1, 2, 2, 2]
             .into_iter()
             .map(|last| IpAddr::V4(Ipv4Addr::new(127, 0, 0, last)))
             .collect();

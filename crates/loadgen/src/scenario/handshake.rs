@@ -7,6 +7,7 @@
 //! - `websocket`: WebSocket from the start, `40`, CONNECT, close.
 //! - `polling`: handshake, `40`, CONNECT and close, all over polling.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::JoinSet;
@@ -135,11 +136,13 @@ async fn session(context: &Context, mode: HandshakeMode) -> Result<SessionTimes,
     let started = Instant::now();
     let (client, times) = match mode {
         HandshakeMode::Browser => {
-            let polling =
-                PollingTransport::open(context.connector.clone(), &context.target).await?;
+            // The polling requests and the upgrade from one source address,
+            // as a browser's.
+            let connector = Arc::new(context.connector.pinned());
+            let polling = PollingTransport::open(connector.clone(), &context.target).await?;
             let client = SocketClient::join_main_namespace(Transport::Polling(polling)).await?;
             let connected = started.elapsed();
-            let client = client.upgrade(&context.connector, &context.target).await?;
+            let client = client.upgrade(&connector, &context.target).await?;
             let times = SessionTimes {
                 connected,
                 upgraded: Some(started.elapsed()),

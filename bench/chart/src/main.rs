@@ -1,0 +1,370 @@
+//! Reads the JSON lines that `bench/compare` collected, writes the SVG chart
+//! of `bench/RESULTS.md` and prints its Markdown tables on stdout.
+//!
+//! Usage: `bench-chart RESULTS.jsonl CHART.svg`
+//!
+//! Each input line is `{"system", "scenario", "label", "part", "report"}`
+//! (`report`: one JSON line of `iocluster-bench`) or, when a run could not
+//! produce a report, `{"system", "scenario", "label", "part", "failed"}`.
+//! A setup whose clients are split over two servers has two parts: their
+//! rates add up, their latencies keep the worse one, and memory per session
+//! is the summed growth over the summed sessions.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use serde_json::Value;
+
+/// The systems, in the order of the tables and the chart: key, label.
+const SYSTEMS: [(&str, &str); 5] = [
+    ("iocluster", "iocluster --workers 2"),
+    ("node", "Node cluster + sticky"),
+    ("socketioxide", "socketioxide"),
+    ("nginx", "nginx + 2 × iocluster -w 1"),
+    ("direct", "2 × iocluster -w 1 (split)"),
+];
+
+/// The scenarios, in order: key, unit, whether higher is better.
+const SCENARIOS: [(&str, &str, bool); 6] = [
+    ("handshake-browser", "sessions/s", true),
+    ("handshake-ws", "sessions/s", true),
+    ("echo-ws", "acks/s", true),
+    ("echo-polling", "acks/s", true),
+    ("fanout", "deliveries/s", true),
+    ("hold", "bytes/session", false),
+];
+
+/// Bar colours, one per system.
+const COLORS: [RGBColor; 5] = [
+    RGBColor(0xd9, 0x4f, 0x1e),
+    RGBColor(0x3c, 0x87, 0x3a),
+    RGBColor(0x2b, 0x6c, 0xb0),
+    RGBColor(0x88, 0x88, 0x88),
+    RGBColor(0xe8, 0xa2, 0x3a),
+];
+
+/// One system's figures in one scenario, over all its parts.
+#[derive(Debug, Default, Clone)]
+struct Cell {
+    /// Sum of the parts' rates, or bytes per session for `hold`.
+    value: f64,
+    /// Protocol errors, all parts.
+    errors: u64,
+    /// Fan-out deliveries that never arrived.
+    missing: u64,
+    /// The worst p99 of the main latency, in ms.
+    p99_ms: Option<f64>,
+    /// `hold`: sessions open, all parts.
+    open: u64,
+    /// Why a part could not run, if one could not.
+    failed: Option<String>,
+    /// Why the scenario does not apply to this system, if it does not.
+    skipped: Option<String>,
+    /// nginx: CPU seconds each backend used during the run.
+    backend_cpu_s: Vec<f64>,
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() != 3 {
+        eprintln!("usage: bench-chart RESULTS.jsonl CHART.svg");
+        return ExitCode::from(2);
+    }
+    let text = match std::fs::read_to_string(&args[1]) {
+        Ok(text) => text,
+        Err(error) => {
+            eprintln!("bench-chart: cannot read {}: {error}", args[1]);
+            return ExitCode::from(2);
+        }
+    };
+    let (cells, labels) = collect(&text);
+    print!("{}", tables(&cells, &labels));
+    if let Err(error) = chart(&cells, &labels, &args[2]) {
+        eprintln!("bench-chart: cannot draw {}: {error}", args[2]);
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
+}
+
+/// The cells by (scenario, system) and the label of each scenario.
+type Cells = BTreeMap<(String, String), Cell>;
+
+/// Folds the JSON lines into one cell per scenario and system.
+fn collect(text: &str) -> (Cells, BTreeMap<String, String>) {
+    let mut cells = Cells::new();
+    let mut labels = BTreeMap::new();
+    // hold: summed growth and sessions, divided at the end.
+    let mut growth: BTreeMap<(String, String), f64> = BTreeMap::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let Ok(row) = serde_json::from_str::<Value>(line) else {
+            eprintln!("bench-chart: skipping a line that is not JSON: {line}");
+            continue;
+        };
+        let system = row["system"].as_str().unwrap_or("?").to_string();
+        let scenario = row["scenario"].as_str().unwrap_or("?").to_string();
+        if let Some(label) = row["label"].as_str() {
+            labels
+                .entry(scenario.clone())
+                .or_insert_with(|| label.to_string());
+        }
+        let key = (scenario.clone(), system);
+        let cell = cells.entry(key.clone()).or_default();
+        if let Some(cpu) = row["backend_cpu_s"].as_array() {
+            cell.backend_cpu_s = cpu.iter().filter_map(Value::as_f64).collect();
+        }
+        if let Some(reason) = row["skipped"].as_str() {
+            cell.skipped = Some(reason.to_string());
+            continue;
+        }
+        if let Some(reason) = row["failed"].as_str() {
+            cell.failed = Some(reason.to_string());
+            continue;
+        }
+        let report = &row["report"];
+        cell.errors += report["error_total"].as_u64().unwrap_or(0);
+        cell.missing += report["deliveries_missing"].as_u64().unwrap_or(0);
+        if let Some(p99) = report["latency"]["p99_ms"].as_f64() {
+            cell.p99_ms = Some(cell.p99_ms.map_or(p99, |worse: f64| worse.max(p99)));
+        }
+        if scenario == "hold" {
+            let before = report["rss_before_bytes"].as_f64().unwrap_or(0.0);
+            let after = report["rss_after_bytes"].as_f64().unwrap_or(0.0);
+            *growth.entry(key).or_default() += after - before;
+            cell.open += report["open"].as_u64().unwrap_or(0);
+        } else {
+            cell.value += report["per_second"].as_f64().unwrap_or(0.0);
+        }
+    }
+    for (key, grown) in growth {
+        if let Some(cell) = cells.get_mut(&key) {
+            cell.value = if cell.open > 0 {
+                grown / cell.open as f64
+            } else {
+                0.0
+            };
+        }
+    }
+    (cells, labels)
+}
+
+/// `12345.6` → `12,346`; small values keep one decimal.
+fn human(value: f64) -> String {
+    if value.abs() < 100.0 {
+        return format!("{value:.1}");
+    }
+    let digits = format!("{:.0}", value);
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 && c.is_ascii_digit() {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The two Markdown tables: values with ratios, then p99 and errors.
+fn tables(cells: &Cells, labels: &BTreeMap<String, String>) -> String {
+    let mut out = String::new();
+    let peers = &SYSTEMS[1..];
+    let _ = write!(out, "| scenario | unit | {} |", SYSTEMS[0].1);
+    for (_, label) in peers {
+        let _ = write!(out, " {label} | iocluster ÷ it |");
+    }
+    out.push('\n');
+    out.push_str("|---|---|---:|");
+    for _ in peers {
+        out.push_str("---:|---:|");
+    }
+    out.push('\n');
+    for (scenario, unit, higher_better) in SCENARIOS {
+        let label = labels.get(scenario).map_or(scenario, String::as_str);
+        let unit = if higher_better {
+            unit.to_string()
+        } else {
+            format!("{unit} (lower is better)")
+        };
+        let ours = cells.get(&(scenario.to_string(), SYSTEMS[0].0.to_string()));
+        let _ = write!(out, "| {label} | {unit} | {} |", value_cell(ours));
+        for (system, _) in peers {
+            let theirs = cells.get(&(scenario.to_string(), system.to_string()));
+            let _ = write!(
+                out,
+                " {} | {} |",
+                value_cell(theirs),
+                ratio_cell(ours, theirs)
+            );
+        }
+        out.push('\n');
+    }
+    out.push_str("\np99 latency of the main measure (open, ack or delivery), ms; protocol errors; fan-out deliveries missing:\n\n");
+    out.push_str("| scenario |");
+    for (_, label) in SYSTEMS {
+        let _ = write!(out, " {label} |");
+    }
+    out.push_str("\n|---|");
+    for _ in SYSTEMS {
+        out.push_str("---:|");
+    }
+    out.push('\n');
+    for (scenario, _, _) in SCENARIOS {
+        let label = labels.get(scenario).map_or(scenario, String::as_str);
+        let _ = write!(out, "| {label} |");
+        for (system, _) in SYSTEMS {
+            let text = match cells.get(&(scenario.to_string(), system.to_string())) {
+                None => "—".to_string(),
+                Some(cell) if cell.skipped.is_some() => "n/a".to_string(),
+                Some(cell) if cell.failed.is_some() => "failed".to_string(),
+                Some(cell) => {
+                    let p99 = cell.p99_ms.map_or("—".to_string(), |p| format!("{p:.2}"));
+                    let mut text = format!("{p99}; {} err", cell.errors);
+                    if cell.missing > 0 {
+                        let _ = write!(text, "; {} missing", cell.missing);
+                    }
+                    text
+                }
+            };
+            let _ = write!(out, " {text} |");
+        }
+        out.push('\n');
+    }
+    let nginx: Vec<String> = SCENARIOS
+        .iter()
+        .filter_map(|(scenario, _, _)| {
+            let cell = cells.get(&(scenario.to_string(), "nginx".to_string()))?;
+            (!cell.backend_cpu_s.is_empty()).then(|| {
+                let cpu: Vec<String> = cell
+                    .backend_cpu_s
+                    .iter()
+                    .map(|s| format!("{s:.2}"))
+                    .collect();
+                format!("{scenario}: {} s", cpu.join(" / "))
+            })
+        })
+        .collect();
+    if !nginx.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nCPU time of the two nginx backends during each run: {}.",
+            nginx.join("; ")
+        );
+    }
+    out
+}
+
+/// A value, or why there is none.
+fn value_cell(cell: Option<&Cell>) -> String {
+    match cell {
+        None => "—".to_string(),
+        Some(cell) if cell.skipped.is_some() => "n/a".to_string(),
+        Some(cell) => match &cell.failed {
+            Some(_) => "failed".to_string(),
+            None => {
+                let mut text = human(cell.value);
+                if cell.errors > 0 {
+                    let _ = write!(text, " ({} err)", cell.errors);
+                }
+                text
+            }
+        },
+    }
+}
+
+/// iocluster's value over the peer's.
+fn ratio_cell(ours: Option<&Cell>, theirs: Option<&Cell>) -> String {
+    match (ours, theirs) {
+        (Some(ours), Some(theirs)) if usable(ours) && usable(theirs) && theirs.value > 0.0 => {
+            format!("{:.2}×", ours.value / theirs.value)
+        }
+        _ => "—".to_string(),
+    }
+}
+
+/// Whether a cell has a value to show.
+fn usable(cell: &Cell) -> bool {
+    cell.failed.is_none() && cell.skipped.is_none()
+}
+
+/// One bar chart per scenario, every system side by side.
+fn chart(
+    cells: &Cells,
+    labels: &BTreeMap<String, String>,
+    path: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let root = SVGBackend::new(path, (1500, 1000)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (title, body) = root.split_vertically(40);
+    title.titled(
+        "iocluster and its peers on one machine, 2 workers each (bench/compare)",
+        ("sans-serif", 22),
+    )?;
+    let panels = body.split_evenly((2, 3));
+    for (panel, (scenario, unit, higher_better)) in panels.iter().zip(SCENARIOS) {
+        let bars: Vec<(usize, f64)> = SYSTEMS
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (system, _))| {
+                let cell = cells.get(&(scenario.to_string(), system.to_string()))?;
+                usable(cell).then_some((i, cell.value))
+            })
+            .collect();
+        let top = bars
+            .iter()
+            .map(|(_, v)| *v)
+            .fold(0.0_f64, f64::max)
+            .max(1.0)
+            * 1.18;
+        let label = labels.get(scenario).map_or(scenario, String::as_str);
+        let unit = if higher_better {
+            unit.to_string()
+        } else {
+            format!("{unit}, lower is better")
+        };
+        let mut chart = ChartBuilder::on(panel)
+            .caption(format!("{label} ({unit})"), ("sans-serif", 15))
+            .margin(12)
+            .x_label_area_size(70)
+            .y_label_area_size(70)
+            .build_cartesian_2d((0..SYSTEMS.len() - 1).into_segmented(), 0.0..top)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .light_line_style(WHITE)
+            .x_labels(SYSTEMS.len())
+            .x_label_formatter(&|v| match v {
+                SegmentValue::CenterOf(i) => short_name(*i),
+                _ => String::new(),
+            })
+            .x_label_style(("sans-serif", 11))
+            .y_label_formatter(&|v| human(*v))
+            .draw()?;
+        for (i, value) in &bars {
+            chart.draw_series(
+                Histogram::vertical(&chart)
+                    .style(COLORS[*i].filled())
+                    .margin(10)
+                    .data([(*i, *value)]),
+            )?;
+            chart.draw_series(std::iter::once(Text::new(
+                human(*value),
+                (SegmentValue::CenterOf(*i), *value + top * 0.01),
+                ("sans-serif", 12)
+                    .into_font()
+                    .color(&BLACK)
+                    .pos(Pos::new(HPos::Center, VPos::Bottom)),
+            )))?;
+        }
+    }
+    root.present()?;
+    Ok(())
+}
+
+/// The x-axis name of system `i`: short enough for a panel.
+fn short_name(i: usize) -> String {
+    ["iocluster", "Node", "socketioxide", "nginx+2", "direct 2"]
+        .get(i)
+        .map_or(String::new(), |s| s.to_string())
+}
