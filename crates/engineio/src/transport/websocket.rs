@@ -17,7 +17,7 @@ const CLOSE_MESSAGE_TOO_BIG: u16 = 1009;
 /// Runs a session that was opened over WebSocket: sends the open packet,
 /// then serves the session until it ends.
 pub(crate) async fn serve_new(session: Arc<Session>, open: Packet, mut socket: WebSocket) {
-    if socket.send(open.into_frame()).await.is_err() {
+    if Box::pin(socket.send(open.into_frame())).await.is_err() {
         session.close_now(CloseReason::TransportError);
         return;
     }
@@ -30,13 +30,14 @@ pub(crate) async fn serve_new(session: Arc<Session>, open: Packet, mut socket: W
 pub(crate) async fn serve_upgrade(session: Arc<Session>, mut socket: WebSocket) {
     let timeout = session.shared().config.upgrade_timeout;
     let upgraded = tokio::select! {
-        upgraded = probe(&session, &mut socket) => upgraded,
+        // Boxed: the probe's state is not kept in every session's task.
+        upgraded = Box::pin(probe(&session, &mut socket)) => upgraded,
         _ = tokio::time::sleep(timeout) => false,
         _ = session.cancelled().cancelled() => false,
     };
     if !upgraded {
         session.lock().upgrading = false;
-        let _ = socket.send(Frame::Close(None)).await;
+        send_close(&mut socket, Frame::Close(None)).await;
         return;
     }
     {
@@ -114,11 +115,11 @@ async fn serve(session: Arc<Session>, mut socket: WebSocket) {
         session.drained.notify_waiters();
         match phase {
             Phase::Closed(_) => {
-                let _ = socket.send(Frame::Close(None)).await;
+                send_close(&mut socket, Frame::Close(None)).await;
                 return;
             }
             Phase::Closing(_) if flushed_close => {
-                let _ = socket.send(Frame::Close(None)).await;
+                send_close(&mut socket, Frame::Close(None)).await;
                 session.close_flushed();
                 return;
             }
@@ -128,7 +129,10 @@ async fn serve(session: Arc<Session>, mut socket: WebSocket) {
             biased;
             _ = &mut notified => {}
             frame = socket.recv() => {
-                if !read(&session, &mut socket, frame).await {
+                if let Read::Done(close) = read(&session, frame) {
+                    if let Some(close) = close {
+                        send_close(&mut socket, close).await;
+                    }
                     return;
                 }
             }
@@ -136,33 +140,36 @@ async fn serve(session: Arc<Session>, mut socket: WebSocket) {
     }
 }
 
-/// Handles one read from the WebSocket; false when the connection is done.
-async fn read(
-    session: &Arc<Session>,
-    socket: &mut WebSocket,
-    frame: Option<Result<Frame, axum::Error>>,
-) -> bool {
+/// What to do after a read.
+enum Read {
+    /// Go on.
+    Continue,
+    /// The connection is done; send this close frame first, if any.
+    Done(Option<Frame>),
+}
+
+/// Handles one read from the WebSocket.
+fn read(session: &Arc<Session>, frame: Option<Result<Frame, axum::Error>>) -> Read {
     match frame {
         Some(Ok(Frame::Text(text))) => match Packet::decode_frame(text) {
             Ok(packet) => {
                 session.on_packet(packet);
-                true
+                Read::Continue
             }
             Err(error) => {
                 tracing::debug!(sid = %session.id(), %error, "malformed websocket packet");
                 session.close_now(CloseReason::ParseError);
-                let _ = socket.send(Frame::Close(None)).await;
-                false
+                Read::Done(Some(Frame::Close(None)))
             }
         },
         Some(Ok(Frame::Binary(data))) => {
             session.on_packet(Packet::Message(Message::Binary(data)));
-            true
+            Read::Continue
         }
-        Some(Ok(Frame::Ping(_) | Frame::Pong(_))) => true,
+        Some(Ok(Frame::Ping(_) | Frame::Pong(_))) => Read::Continue,
         Some(Ok(Frame::Close(_))) | None => {
             session.close_now(CloseReason::TransportClose);
-            false
+            Read::Done(None)
         }
         Some(Err(error)) => {
             let error = error.into_inner();
@@ -182,14 +189,19 @@ async fn read(
                 _ => CloseReason::TransportError,
             };
             session.close_now(reason);
-            if matches!(failure, Some(tungstenite::Error::Capacity(_))) {
-                let close = Frame::Close(Some(CloseFrame {
+            let too_big = matches!(failure, Some(tungstenite::Error::Capacity(_)));
+            Read::Done(too_big.then(|| {
+                Frame::Close(Some(CloseFrame {
                     code: CLOSE_MESSAGE_TOO_BIG,
                     reason: Utf8Bytes::from_static("Max payload size exceeded"),
-                }));
-                let _ = socket.send(close).await;
-            }
-            false
+                }))
+            }))
         }
     }
+}
+
+/// Sends a close frame; boxed so that this rare await adds nothing to the
+/// state every session's task keeps.
+async fn send_close(socket: &mut WebSocket, frame: Frame) {
+    let _ = Box::pin(socket.send(frame)).await;
 }
