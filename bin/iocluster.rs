@@ -101,7 +101,8 @@ struct ServeArgs {
     #[arg(long, env = "IOCLUSTER_ADMIN", default_value = "127.0.0.1:3300")]
     admin: String,
     /// Sync the workers (and other nodes) through this Redis instead of
-    /// through the master: `redis://host:port`.
+    /// through the master: `redis://host:port`, or
+    /// `redis-cluster://host:port` for a Redis Cluster.
     #[arg(long, env = "IOCLUSTER_REDIS")]
     redis: Option<String>,
     /// Engine.IO path.

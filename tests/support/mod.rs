@@ -1003,3 +1003,283 @@ impl WsClient {
         let _ = tokio::time::timeout(WAIT, self.ws.close(None)).await;
     }
 }
+
+// ---------------------------------------------------------------------------
+// Redis fleets: a redis-server of the test's own and the Node peer
+// ---------------------------------------------------------------------------
+
+/// A `redis-server` of this test on 127.0.0.1 (nothing saved), killed by
+/// its PID when dropped; it can be killed and started again on the same
+/// port.
+pub struct RedisServer {
+    /// Its port.
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    /// Starts one on a free loopback port (never 6379).
+    pub async fn start() -> RedisServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        RedisServer::start_on(port).await
+    }
+
+    /// Starts one on `port`; returns once it accepts connections.
+    pub async fn start_on(port: u16) -> RedisServer {
+        let mut server = RedisServer { port, child: None };
+        server.restart().await;
+        server
+    }
+
+    /// Starts it (again) on its port, if it is not running.
+    pub async fn restart(&mut self) {
+        if self.child.is_some() {
+            return;
+        }
+        let mut child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("redis-server is installed (scripts/test.sh installs it)");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut lines = BufReader::new(stdout).lines();
+        within(WAIT, "redis-server to accept connections", async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.contains("Ready to accept connections") {
+                    return;
+                }
+            }
+            panic!(
+                "redis-server exited before it was ready (port {} taken?)",
+                self.port
+            );
+        })
+        .await;
+        // Keep reading its log so that it never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        self.child = Some(child);
+    }
+
+    /// `redis://127.0.0.1:port`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills it (SIGKILL to its PID) and waits until it is gone.
+    pub async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.start_kill();
+            let _ = within(WAIT, "redis-server to exit", child.wait()).await;
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.start_kill();
+        }
+    }
+}
+
+/// One line the Node peer reported (`{"event": …}`), and when it was read.
+#[derive(Debug, Clone)]
+pub struct PeerEvent {
+    /// When the test read it.
+    pub at: std::time::Instant,
+    /// The line.
+    pub value: Value,
+}
+
+#[derive(Default)]
+struct PeerState {
+    replies: std::collections::HashMap<u64, tokio::sync::oneshot::Sender<Result<Value, String>>>,
+    events: Vec<PeerEvent>,
+}
+
+/// The Node peer `tests/js/redis/peer.js`: a socket.io 4.8 server with
+/// @socket.io/redis-adapter, socket.io-client sockets to any server, and
+/// @socket.io/redis-emitter, driven by one JSON command per line; killed
+/// by its PID when dropped. (crates/redis has the same peer for its
+/// interop tests; this is the root tests' handle on it.)
+pub struct NodePeer {
+    /// The port of its socket.io server.
+    pub port: u16,
+    child: Child,
+    stdin: tokio::process::ChildStdin,
+    state: Arc<Mutex<PeerState>>,
+    changed: Arc<tokio::sync::Notify>,
+    next_id: u64,
+}
+
+impl NodePeer {
+    /// Starts the peer on the Redis at `redis_port`; returns once its
+    /// adapter is subscribed. Runs `npm ci` first if its packages are
+    /// missing.
+    pub async fn start(redis_port: u16) -> NodePeer {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js/redis");
+        if !dir.join("node_modules/.package-lock.json").exists() {
+            let status = std::process::Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund", "--prefix"])
+                .arg(&dir)
+                .stdout(Stdio::null())
+                .status()
+                .expect("npm is installed");
+            assert!(status.success(), "npm ci in {} failed", dir.display());
+        }
+        let mut child = Command::new("node")
+            .arg(dir.join("peer.js"))
+            .arg(redis_port.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node is installed");
+        let stdin = child.stdin.take().expect("stdin is piped");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let state = Arc::new(Mutex::new(PeerState::default()));
+        let changed = Arc::new(tokio::sync::Notify::new());
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let (reader_state, reader_changed) = (Arc::clone(&state), Arc::clone(&changed));
+        tokio::spawn(async move {
+            let mut ready = Some(ready_tx);
+            let mut lines = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let at = std::time::Instant::now();
+                let Ok(value) = serde_json::from_str::<Value>(&line) else {
+                    continue;
+                };
+                let mut state = reader_state.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(port) = value["ready"]["port"].as_u64() {
+                    if let Some(ready) = ready.take() {
+                        let _ = ready.send(port as u16);
+                    }
+                } else if let Some(id) = value["id"].as_u64() {
+                    let reply = match value.get("error") {
+                        Some(error) => Err(error.to_string()),
+                        None => Ok(value["result"].clone()),
+                    };
+                    if let Some(waiter) = state.replies.remove(&id) {
+                        let _ = waiter.send(reply);
+                    }
+                } else {
+                    state.events.push(PeerEvent { at, value });
+                    drop(state);
+                    reader_changed.notify_waiters();
+                }
+            }
+        });
+        let port = within(WAIT, "the Node peer to be ready", ready_rx)
+            .await
+            .expect("the Node peer exited before it was ready");
+        NodePeer {
+            port,
+            child,
+            stdin,
+            state,
+            changed,
+            next_id: 1,
+        }
+    }
+
+    /// The URL of its socket.io server.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Runs a command (`{"cmd": …, …}`) that must succeed; its result.
+    pub async fn ok(&mut self, mut command: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        command["id"] = Value::from(id);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .replies
+            .insert(id, tx);
+        let line = format!("{command}\n");
+        self.stdin
+            .write_all(line.as_bytes())
+            .await
+            .expect("write to the Node peer");
+        match within(WAIT, &format!("the Node peer to answer {command}"), rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(error)) => panic!("Node peer command {command} failed: {error}"),
+            Err(_) => panic!("the Node peer exited during {command}"),
+        }
+    }
+
+    /// Connects a socket.io-client socket named `name` to `url` (WebSocket
+    /// only); its socket id.
+    pub async fn connect(&mut self, name: &str, url: &str) -> String {
+        let result = self
+            .ok(serde_json::json!({"cmd": "connect", "name": name, "url": url}))
+            .await;
+        result["id"].as_str().expect("a socket id").to_owned()
+    }
+
+    /// Client `name` emits `ev(args…)` and waits for the ack; its value.
+    pub async fn client_emit(&mut self, name: &str, ev: &str, args: Value) -> Value {
+        self.ok(
+            serde_json::json!({"cmd": "clientEmitWithAck", "name": name, "ev": ev, "args": args}),
+        )
+        .await
+    }
+
+    /// Every event reported so far, in order.
+    pub fn events(&self) -> Vec<PeerEvent> {
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .events
+            .clone()
+    }
+
+    /// The events client `name` received, `(event name, arguments)`, in
+    /// order.
+    pub fn received(&self, name: &str) -> Vec<(String, Value)> {
+        self.events()
+            .into_iter()
+            .filter(|e| e.value["event"] == "client" && e.value["name"] == name)
+            .map(|e| {
+                let ev = e.value["ev"].as_str().unwrap_or_default().to_owned();
+                (ev, e.value["args"].clone())
+            })
+            .collect()
+    }
+
+    /// Waits (up to `limit`) until client `name` received `ev` with
+    /// arguments `args`.
+    pub async fn wait_for(&self, limit: Duration, name: &str, ev: &str, args: &Value) {
+        let what = format!("client {name} to receive {ev}{args}");
+        within(limit, &what, async {
+            loop {
+                let changed = self.changed.notified();
+                tokio::pin!(changed);
+                changed.as_mut().enable();
+                if self
+                    .received(name)
+                    .iter()
+                    .any(|(e, a)| e == ev && a == args)
+                {
+                    return;
+                }
+                changed.await;
+            }
+        })
+        .await
+    }
+}
+
+impl Drop for NodePeer {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}

@@ -1,7 +1,10 @@
 // A Node peer for the interop tests of crates/redis, driven over stdin and
 // stdout with one JSON object per line.
 //
-//     node peer.js <redis port>
+//     node peer.js <redis port> [cluster]
+//
+// With `cluster`, the port is one node of a Redis Cluster (ioredis
+// `Cluster` clients).
 //
 // It runs a socket.io 4.8 server with @socket.io/redis-adapter on
 // 127.0.0.1 (port chosen by the system), and socket.io-client sockets to any
@@ -18,12 +21,14 @@ const { Server } = require("socket.io");
 const { io: connect } = require("socket.io-client");
 const { createAdapter } = require("@socket.io/redis-adapter");
 const { Emitter } = require("@socket.io/redis-emitter");
-const { Redis } = require("ioredis");
+const { Redis, Cluster } = require("ioredis");
 
 const redisPort = Number(process.argv[2]);
 const options = { host: "127.0.0.1", port: redisPort, lazyConnect: false };
-const pubClient = new Redis(options);
-const subClient = new Redis(options);
+const newClient = () =>
+  process.argv[3] === "cluster" ? new Cluster([{ host: "127.0.0.1", port: redisPort }]) : new Redis(options);
+const pubClient = newClient();
+const subClient = newClient();
 for (const client of [pubClient, subClient]) client.on("error", () => {});
 
 const send = (message) => process.stdout.write(JSON.stringify(message) + "\n");

@@ -37,19 +37,39 @@ impl Publisher {
 
     /// How many clients subscribe to `channel` (`PUBSUB NUMSUB`); none when
     /// Redis cannot tell.
+    ///
+    /// A Redis Cluster counts the subscribers of each node apart (each
+    /// subscriber is connected to one node, and `PUBLISH` reaches every
+    /// node): the count is the sum over the nodes, as Node's adapter does.
     pub(crate) async fn numsub(&self, channel: &str) -> Option<usize> {
-        let reply: Vec<RedisValue> = match self.client.pubsub_numsub(channel).await {
-            Ok(reply) => reply,
-            Err(error) => {
-                tracing::debug!(%error, "PUBSUB NUMSUB failed");
-                return None;
-            }
-        };
-        reply
-            .get(1)
-            .and_then(RedisValue::as_u64)
-            .map(|n| n as usize)
+        if !self.client.is_clustered() {
+            return numsub_of(&self.client, channel).await;
+        }
+        let nodes = self.client.active_connections();
+        if nodes.is_empty() {
+            return None;
+        }
+        let mut total = 0;
+        for node in nodes {
+            total += numsub_of(&self.client.with_cluster_node(node), channel).await?;
+        }
+        Some(total)
     }
+}
+
+/// `PUBSUB NUMSUB channel` on the node `client` sends commands to.
+async fn numsub_of(client: &impl PubsubInterface, channel: &str) -> Option<usize> {
+    let reply: Vec<RedisValue> = match client.pubsub_numsub(channel).await {
+        Ok(reply) => reply,
+        Err(error) => {
+            tracing::debug!(%error, "PUBSUB NUMSUB failed");
+            return None;
+        }
+    };
+    reply
+        .get(1)
+        .and_then(RedisValue::as_u64)
+        .map(|n| n as usize)
 }
 
 /// The adapters of this process, by namespace.

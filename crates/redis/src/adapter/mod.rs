@@ -124,6 +124,7 @@ impl AdapterFactory for RedisAdapterFactory {
             .await;
             match result {
                 Ok(()) => {
+                    confirm_subscribed(&subscribing).await;
                     subscribing.subscribed.send_replace(true);
                 }
                 Err(error) => {
@@ -136,6 +137,25 @@ impl AdapterFactory for RedisAdapterFactory {
             link: Arc::clone(&self.link),
         })
     }
+}
+
+/// How long [`confirm_subscribed`] asks Redis before it trusts fred.
+const CONFIRM_WITHIN: Duration = Duration::from_secs(5);
+
+/// Waits until Redis counts a subscriber on this adapter's own response
+/// channel (`…{uid}#`, subscribed last, by nobody else). fred can report a
+/// `SUBSCRIBE` done before Redis has run it (seen on a busy machine, about
+/// once in a hundred fresh connections); a server must not count itself
+/// subscribed, nor be counted by others, before it is.
+async fn confirm_subscribed(core: &AdapterCore) {
+    let deadline = tokio::time::Instant::now() + CONFIRM_WITHIN;
+    while tokio::time::Instant::now() < deadline {
+        if core.publisher.numsub(&core.specific_response).await >= Some(1) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tracing::warn!(nsp = core.nsp(), "redis never confirmed the subscriptions");
 }
 
 /// One namespace's Redis adapter. Made by [`RedisAdapterFactory`].

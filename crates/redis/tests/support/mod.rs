@@ -101,6 +101,121 @@ impl RedisServer {
     }
 }
 
+/// A Redis Cluster of this test only: three masters (no replicas) on free
+/// loopback ports, each a `redis-server --cluster-enabled yes` with its
+/// config in a directory of its own, joined by `redis-cli --cluster create`.
+pub struct RedisCluster {
+    /// The nodes' ports.
+    pub ports: Vec<u16>,
+    children: Vec<Child>,
+    dir: PathBuf,
+}
+
+impl RedisCluster {
+    /// Starts three nodes and creates the cluster; returns once every slot
+    /// is served (`cluster_state:ok` on every node).
+    pub async fn start() -> RedisCluster {
+        let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let dir = std::env::temp_dir().join(format!(
+            "iocluster-redis-cluster-{}-{}",
+            std::process::id(),
+            ports[0]
+        ));
+        std::fs::create_dir_all(&dir).expect("a directory for the nodes' configs");
+        let mut cluster = RedisCluster {
+            ports: ports.clone(),
+            children: Vec::new(),
+            dir,
+        };
+        for port in &ports {
+            let config = cluster.dir.join(format!("nodes-{port}.conf"));
+            let mut child = Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args([
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--cluster-enabled",
+                    "yes",
+                ])
+                .arg("--cluster-config-file")
+                .arg(&config)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .expect("redis-server must be installed (scripts/test.sh installs it)");
+            let stdout = child.stdout.take().expect("piped stdout");
+            let mut lines = BufReader::new(stdout).lines();
+            within("a cluster node to accept connections", async {
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if line.contains("Ready to accept connections") {
+                        return;
+                    }
+                }
+                panic!("redis-server exited before it was ready");
+            })
+            .await;
+            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            cluster.children.push(child);
+        }
+        let nodes: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let created = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&nodes)
+            .arg("--cluster-yes")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .status();
+        let created = within("redis-cli --cluster create", created)
+            .await
+            .expect("redis-cli runs");
+        assert!(created.success(), "redis-cli --cluster create: {created}");
+        within("the cluster to be ok on every node", async {
+            for port in &ports {
+                loop {
+                    let info = Command::new("redis-cli")
+                        .args([
+                            "-h",
+                            "127.0.0.1",
+                            "-p",
+                            &port.to_string(),
+                            "cluster",
+                            "info",
+                        ])
+                        .output()
+                        .await
+                        .expect("redis-cli runs");
+                    if String::from_utf8_lossy(&info.stdout).contains("cluster_state:ok") {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        })
+        .await;
+        cluster
+    }
+
+    /// `redis-cluster://127.0.0.1:port` of its first node (fred finds the
+    /// others).
+    pub fn url(&self) -> String {
+        format!("redis-cluster://127.0.0.1:{}", self.ports[0])
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.start_kill();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 // ---------------------------------------------------------------------------
 // The Node peer
 // ---------------------------------------------------------------------------
@@ -149,10 +264,21 @@ impl NodePeer {
     /// Starts the peer on the Redis at `redis_port`; returns once its
     /// adapter is subscribed.
     pub async fn start(redis_port: u16) -> NodePeer {
+        NodePeer::start_with(redis_port, &[]).await
+    }
+
+    /// Starts the peer on the Redis Cluster that has a node at
+    /// `redis_port` (ioredis `Cluster` clients).
+    pub async fn start_on_cluster(redis_port: u16) -> NodePeer {
+        NodePeer::start_with(redis_port, &["cluster"]).await
+    }
+
+    async fn start_with(redis_port: u16, args: &[&str]) -> NodePeer {
         ensure_node_modules();
         let mut child = Command::new("node")
             .arg(js_dir().join("peer.js"))
             .arg(redis_port.to_string())
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .kill_on_drop(true)
