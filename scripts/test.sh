@@ -61,6 +61,11 @@ if ! command -v redis-server >/dev/null 2>&1; then
     as_root apt-get update
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server
 fi
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+    echo "nginx not found (load-balancer tests): installing it with apt-get"
+    as_root apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y nginx
+fi
 echo "cargo $(cargo --version | cut -d' ' -f2), node $(node --version)," \
     "npm $(npm --version), $(redis-server --version | cut -d' ' -f1-3)"
 
