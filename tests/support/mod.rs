@@ -10,6 +10,9 @@
 //! Every wait here is bounded: by [`WAIT`] unless a caller passes its own.
 #![allow(dead_code)] // each test crate uses its own subset of the helpers
 
+/// The load-balancer tests' shared half (`tests/lb_*.rs`).
+pub mod lb;
+
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
@@ -380,6 +383,16 @@ impl Response {
         })
     }
 
+    /// Every value of header `name`, in order (`Set-Cookie` may repeat).
+    pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.head.lines().skip(1).filter_map(move |line| {
+            let (key, value) = line.split_once(':')?;
+            key.trim()
+                .eq_ignore_ascii_case(name)
+                .then_some(value.trim())
+        })
+    }
+
     /// The body's Engine.IO packets (a polling payload).
     pub fn packets(&self) -> Vec<String> {
         self.text().split('\x1e').map(str::to_owned).collect()
@@ -430,11 +443,27 @@ impl HttpConnection {
         body: &[u8],
         close: bool,
     ) -> io::Result<()> {
+        self.send_with_headers(method, target, &[], body, close)
+            .await
+    }
+
+    /// [`send`](Self::send) with extra `headers` (`Cookie`, `Origin`, ...).
+    pub async fn send_with_headers(
+        &mut self,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        close: bool,
+    ) -> io::Result<()> {
         let mut request = format!(
             "{method} {target} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n",
             self.addr,
             body.len()
         );
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
         if !body.is_empty() {
             request.push_str("Content-Type: text/plain;charset=UTF-8\r\n");
         }
@@ -575,6 +604,69 @@ pub async fn http(
     connection.response().await
 }
 
+/// The cookies servers set, sent back on every request as a browser does
+/// (the tests talk to one host and path, so names are the only key).
+/// Clones share one jar.
+#[derive(Debug, Clone, Default)]
+pub struct CookieJar(Arc<Mutex<Vec<(String, String)>>>);
+
+impl CookieJar {
+    /// Keeps the name and value of every `Set-Cookie` of `response`
+    /// (attributes are ignored), replacing cookies of the same name.
+    pub fn store(&self, response: &Response) {
+        let mut cookies = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        for set_cookie in response.header_values("set-cookie") {
+            let pair = set_cookie.split(';').next().unwrap_or_default();
+            let Some((name, value)) = pair.split_once('=') else {
+                continue;
+            };
+            let (name, value) = (name.trim().to_owned(), value.trim().to_owned());
+            cookies.retain(|(kept, _)| *kept != name);
+            cookies.push((name, value));
+        }
+    }
+
+    /// The `Cookie` header for the next request, if any cookie is kept.
+    pub fn header(&self) -> Option<String> {
+        let cookies = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        (!cookies.is_empty()).then(|| {
+            cookies
+                .iter()
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+    }
+
+    /// The value of cookie `name`, if kept.
+    pub fn get(&self, name: &str) -> Option<String> {
+        let cookies = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        cookies
+            .iter()
+            .find(|(kept, _)| kept == name)
+            .map(|(_, value)| value.clone())
+    }
+}
+
+/// [`http`] sending `jar`'s cookies, and keeping the ones the response sets.
+pub async fn http_with_cookies(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    body: &[u8],
+    jar: &CookieJar,
+) -> io::Result<Response> {
+    let mut connection = HttpConnection::open(addr).await?;
+    let cookie = jar.header();
+    let headers: Vec<(&str, &str)> = cookie.iter().map(|c| ("Cookie", c.as_str())).collect();
+    connection
+        .send_with_headers(method, target, &headers, body, true)
+        .await?;
+    let response = connection.response().await?;
+    jar.store(&response);
+    Ok(response)
+}
+
 /// The Socket.IO `welcome` event's worker pid, if `packet` is that event.
 pub fn welcome_worker(packet: &str) -> Option<u32> {
     let event: Value = serde_json::from_str(packet.strip_prefix("42")?).ok()?;
@@ -614,19 +706,26 @@ pub fn echo_ack(ack: u64, text: &str) -> String {
 
 /// An Engine.IO session over HTTP long-polling. Each request opens a new
 /// TCP connection, as browsers often do, so each is routed by the master.
+/// Like a browser it sends back the cookies it was given (a cookie-sticky
+/// load balancer's, the `io` cookie).
 #[derive(Debug, Clone)]
 pub struct PollingSession {
     addr: SocketAddr,
     /// The Engine.IO session id.
     pub sid: String,
+    /// The cookies set by the server (or a load balancer in front of it).
+    pub cookies: CookieJar,
 }
 
 impl PollingSession {
     /// The handshake: `GET ?EIO=4&transport=polling`.
     pub async fn open(addr: SocketAddr) -> io::Result<PollingSession> {
-        let response = http(addr, "GET", &handshake_target(), b"").await?.ok()?;
+        let cookies = CookieJar::default();
+        let response = http_with_cookies(addr, "GET", &handshake_target(), b"", &cookies)
+            .await?
+            .ok()?;
         let sid = open_packet_sid(&response.text())?;
-        Ok(PollingSession { addr, sid })
+        Ok(PollingSession { addr, sid, cookies })
     }
 
     /// The handshake on an open (kept-alive) `connection`.
@@ -639,6 +738,7 @@ impl PollingSession {
         Ok(PollingSession {
             addr: connection.addr,
             sid,
+            cookies: CookieJar::default(),
         })
     }
 
@@ -650,9 +750,7 @@ impl PollingSession {
     /// POSTs `packets` as one payload.
     pub async fn post(&self, packets: &[&str]) -> io::Result<()> {
         let body = packets.join("\x1e");
-        let response = http(self.addr, "POST", &self.target(), body.as_bytes())
-            .await?
-            .ok()?;
+        let response = self.request("POST", body.as_bytes()).await?.ok()?;
         if response.text() != "ok" {
             return Err(io::Error::other(format!(
                 "POST answered {:?}",
@@ -664,10 +762,13 @@ impl PollingSession {
 
     /// One GET: the packets it returns.
     pub async fn get(&self) -> io::Result<Vec<String>> {
-        Ok(http(self.addr, "GET", &self.target(), b"")
-            .await?
-            .ok()?
-            .packets())
+        Ok(self.request("GET", b"").await?.ok()?.packets())
+    }
+
+    /// One request of this session on a new TCP connection, with its
+    /// cookies.
+    async fn request(&self, method: &str, body: &[u8]) -> io::Result<Response> {
+        http_with_cookies(self.addr, method, &self.target(), body, &self.cookies).await
     }
 
     /// POSTs `packets` on an open (kept-alive) `connection`.
