@@ -88,6 +88,11 @@ struct ServeArgs {
     /// Number of worker processes (default: one per CPU).
     #[arg(long, env = "IOCLUSTER_WORKERS")]
     workers: Option<usize>,
+    /// Runtime threads per worker (default: the CPUs divided among the
+    /// workers, at least 1; with one worker per CPU, single-threaded
+    /// workers).
+    #[arg(long, env = "IOCLUSTER_THREADS_PER_WORKER", value_parser = clap::value_parser!(u16).range(1..))]
+    threads_per_worker: Option<u16>,
     /// How long a client may take to send its first request head.
     #[arg(long, env = "IOCLUSTER_HEAD_TIMEOUT", default_value = "10s", value_parser = duration)]
     head_timeout: Duration,
@@ -105,6 +110,18 @@ struct ServeArgs {
     /// `redis-cluster://host:port` for a Redis Cluster.
     #[arg(long, env = "IOCLUSTER_REDIS")]
     redis: Option<String>,
+    /// With --redis: Redis 7 sharded pub/sub (SPUBLISH/SSUBSCRIBE, as
+    /// Node's createShardedAdapter), in subscription mode static, dynamic
+    /// (the default) or dynamic-private.
+    #[arg(
+        long,
+        env = "IOCLUSTER_REDIS_SHARDED",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "dynamic",
+        value_name = "MODE"
+    )]
+    redis_sharded: Option<iocluster::redis::SubscriptionMode>,
     /// Engine.IO path.
     #[arg(long, env = "IOCLUSTER_PATH", default_value = "/socket.io/")]
     path: String,
@@ -180,12 +197,17 @@ impl ServeArgs {
             balance: self.balance,
             head_timeout: self.head_timeout,
             max_head: self.max_head,
+            worker_threads: self.threads_per_worker.map(usize::from),
             shutdown_timeout: self.shutdown_timeout,
             admin,
             engine,
             redis: self.redis.clone(),
+            redis_sharded: self.redis_sharded,
             ..ClusterConfig::default()
         };
+        if config.redis_sharded.is_some() && config.redis.is_none() {
+            return Err("--redis-sharded needs --redis URL".to_owned());
+        }
         if let Some(workers) = self.workers {
             config.workers = workers.max(1);
         }

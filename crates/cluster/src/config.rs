@@ -92,18 +92,26 @@ impl EngineOptions {
                 polling: self.polling,
                 websocket: self.websocket,
             });
-        if !self.cors_origins.is_empty() {
-            let origin = if self.cors_origins.iter().any(|o| o == "*") {
-                CorsOrigin::Any
-            } else {
-                CorsOrigin::List(self.cors_origins.clone())
-            };
-            config = config.cors(Cors::new(origin).credentials(self.cors_credentials));
+        if let Some(cors) = self.cors() {
+            config = config.cors(cors);
         }
         if self.cookie {
             config = config.cookie(CookieConfig::default());
         }
         config
+    }
+
+    /// The CORS policy these options describe; none: CORS closed.
+    pub fn cors(&self) -> Option<Cors> {
+        if self.cors_origins.is_empty() {
+            return None;
+        }
+        let origin = if self.cors_origins.iter().any(|o| o == "*") {
+            CorsOrigin::Any
+        } else {
+            CorsOrigin::List(self.cors_origins.clone())
+        };
+        Some(Cors::new(origin).credentials(self.cors_credentials))
     }
 }
 
@@ -124,6 +132,9 @@ pub struct ClusterConfig {
     pub shutdown_timeout: Duration,
     /// The listen backlog.
     pub backlog: u32,
+    /// Runtime threads in each worker; none: the CPUs shared out among the
+    /// workers, at least one (see [`ClusterConfig::threads_per_worker`]).
+    pub worker_threads: Option<usize>,
     /// The admin endpoint (`/status`), on loopback by default; none: off.
     pub admin: Option<SocketAddr>,
     /// Engine options for the workers.
@@ -131,6 +142,26 @@ pub struct ClusterConfig {
     /// A Redis URL: every worker syncs through Redis (wire-compatible with
     /// Node's redis adapter) instead of through the master.
     pub redis: Option<String>,
+    /// With `redis`: use Redis 7 sharded pub/sub (Node's
+    /// `createShardedAdapter`) in this subscription mode. None: the
+    /// classic adapter.
+    pub redis_sharded: Option<iocluster_redis::SubscriptionMode>,
+}
+
+impl ClusterConfig {
+    /// The runtime threads each worker runs: `worker_threads`, else the
+    /// CPUs divided among the workers, at least one. With one worker per
+    /// CPU (the default) every worker is single-threaded, as Node's and
+    /// nginx's workers are: no work stealing between threads that compete
+    /// for the same cores, and no wake-ups across threads.
+    pub fn threads_per_worker(&self) -> usize {
+        self.worker_threads
+            .unwrap_or_else(|| {
+                let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+                cpus / self.workers.max(1)
+            })
+            .max(1)
+    }
 }
 
 impl Default for ClusterConfig {
@@ -145,9 +176,11 @@ impl Default for ClusterConfig {
             max_head: 16 * 1024,
             shutdown_timeout: Duration::from_secs(10),
             backlog: 1024,
+            worker_threads: None,
             admin: None,
             engine: EngineOptions::default(),
             redis: None,
+            redis_sharded: None,
         }
     }
 }

@@ -42,6 +42,9 @@ pub struct RequestHead {
     pub sid: Option<String>,
     /// The `X-Forwarded-For` header.
     pub forwarded_for: Option<String>,
+    /// The `Origin` header (for the CORS headers of the master's own
+    /// error responses).
+    pub origin: Option<String>,
     /// Whether it asks for a WebSocket upgrade.
     pub websocket: bool,
 }
@@ -110,6 +113,7 @@ pub fn parse(bytes: &[u8]) -> Result<Option<RequestHead>, HeadError> {
                 path: path.to_owned(),
                 sid: query_param(query, "sid").map(str::to_owned),
                 forwarded_for: header("x-forwarded-for").map(str::to_owned),
+                origin: header("origin").map(str::to_owned),
                 websocket: header("upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket")),
             }))
         }

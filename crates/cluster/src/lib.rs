@@ -119,17 +119,23 @@ impl Cluster {
     /// binary as its workers (no `fork` after a runtime exists). Blocks
     /// until shutdown.
     pub fn run(self, app: impl FnOnce(&WorkerContext) -> Router) -> Result<(), ClusterError> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()?;
         match WorkerEnv::from_env() {
-            Some(env) => runtime.block_on(run_worker(env?, app)),
+            Some(env) => {
+                let env = env?;
+                env.runtime()?.block_on(run_worker(env, app))
+            }
             None => {
                 let command = match self.command {
                     Some(command) => command,
                     None => WorkerCommand::current_exe()?,
                 };
-                runtime.block_on(run_master(self.config, command))
+                // One thread: the master accepts, reads heads and passes
+                // descriptors; more threads would only compete with the
+                // workers for the cores.
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?
+                    .block_on(run_master(self.config, command))
             }
         }
     }
@@ -140,13 +146,12 @@ impl Cluster {
 pub fn run_as_worker(
     app: impl FnOnce(&WorkerContext) -> Router,
 ) -> Option<Result<(), ClusterError>> {
-    let env = WorkerEnv::from_env()?;
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => return Some(Err(error.into())),
+    let env = match WorkerEnv::from_env()? {
+        Ok(env) => env,
+        Err(error) => return Some(Err(error)),
     };
-    Some(env.and_then(|env| runtime.block_on(run_worker(env, app))))
+    Some(match env.runtime() {
+        Ok(runtime) => runtime.block_on(run_worker(env, app)),
+        Err(error) => Err(error.into()),
+    })
 }

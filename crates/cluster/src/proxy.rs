@@ -14,10 +14,11 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header;
+use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hyper_util::rt::TokioIo;
-use iocluster_engineio::{ErrorCode, RequestError};
+use iocluster_engineio::{Cors, ErrorCode, RequestError};
 use tokio::net::UnixStream;
 use tokio::sync::oneshot;
 
@@ -32,15 +33,18 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub(crate) struct Proxy {
     instance: InstanceId,
     relay: Arc<Relay>,
+    /// The engine's CORS policy, for this proxy's own error answers.
+    cors: Option<Cors>,
     waiting: Mutex<HashMap<u64, oneshot::Sender<Option<UnixStream>>>>,
     next: std::sync::atomic::AtomicU64,
 }
 
 impl Proxy {
-    pub(crate) fn new(instance: InstanceId, relay: Arc<Relay>) -> Arc<Proxy> {
+    pub(crate) fn new(instance: InstanceId, relay: Arc<Relay>, cors: Option<Cors>) -> Arc<Proxy> {
         Arc::new(Proxy {
             instance,
             relay,
+            cors,
             waiting: Mutex::new(HashMap::new()),
             next: std::sync::atomic::AtomicU64::new(1),
         })
@@ -95,11 +99,23 @@ pub(crate) async fn forward_foreign_sessions(
     }
 }
 
-fn unknown_session() -> Response {
-    RequestError::new(ErrorCode::SessionIdUnknown).into_response()
+/// `400 Session ID unknown`, with the CORS headers the engine's own
+/// answers carry (a browser then sees the 400, not a CORS failure).
+fn unknown_session(proxy: &Proxy, origin: Option<&HeaderValue>) -> Response {
+    let mut response = RequestError::new(ErrorCode::SessionIdUnknown).into_response();
+    if let Some(cors) = &proxy.cors {
+        let mut request = HeaderMap::new();
+        if let Some(origin) = origin {
+            request.insert(header::ORIGIN, origin.clone());
+        }
+        cors.apply(&request, response.headers_mut());
+    }
+    response
 }
 
 async fn forward(proxy: &Proxy, owner: InstanceId, mut request: Request) -> Response {
+    let origin = request.headers().get(header::ORIGIN).cloned();
+    let unknown_session = || unknown_session(proxy, origin.as_ref());
     let remote = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()

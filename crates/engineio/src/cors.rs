@@ -70,8 +70,22 @@ impl Cors {
         }
     }
 
-    /// Adds the CORS headers of a normal response.
-    pub(crate) fn apply(&self, request: &HeaderMap, response: &mut HeaderMap) {
+    /// Adds the CORS headers of a normal (not preflight) response to a
+    /// request with headers `request`: `Vary`, and when the request's
+    /// origin is allowed, `Access-Control-Allow-Origin` (and `-Credentials`).
+    ///
+    /// ```
+    /// use axum::http::{HeaderMap, HeaderValue, header};
+    /// use iocluster_engineio::{Cors, CorsOrigin};
+    /// let cors = Cors::new(CorsOrigin::List(vec!["https://app.example".into()])).credentials(true);
+    /// let mut request = HeaderMap::new();
+    /// request.insert(header::ORIGIN, HeaderValue::from_static("https://app.example"));
+    /// let mut response = HeaderMap::new();
+    /// cors.apply(&request, &mut response);
+    /// assert_eq!(response[header::ACCESS_CONTROL_ALLOW_ORIGIN], "https://app.example");
+    /// assert_eq!(response[header::ACCESS_CONTROL_ALLOW_CREDENTIALS], "true");
+    /// ```
+    pub fn apply(&self, request: &HeaderMap, response: &mut HeaderMap) {
         if !matches!(self.origin, CorsOrigin::Any) || self.credentials {
             response.append(header::VARY, HeaderValue::from_static("Origin"));
         }

@@ -24,7 +24,7 @@ use crate::{Sid, heartbeat};
 
 /// Read buffer of a WebSocket connection: memory every idle session pays;
 /// larger messages still arrive whole, over several reads.
-const WEBSOCKET_READ_BUFFER: usize = 1024;
+const WEBSOCKET_READ_BUFFER: usize = 512;
 /// Frames are gathered up to this many bytes before a write (the writer
 /// flushes after each batch anyway); the buffer grows only as needed.
 const WEBSOCKET_WRITE_BATCH: usize = 64 * 1024;
@@ -178,12 +178,19 @@ async fn dispatch(
         }
         TransportKind::WebSocket => {
             let upgrade = websocket_upgrade(engine, parts).await?;
-            let shared = Arc::clone(engine.shared());
-            let sid = sid.clone();
-            upgrade.on_upgrade(move |socket| async move {
-                let session = Session::new(sid, handshake, shared, transport);
-                start(&session);
-                websocket::serve_new(session, open, socket).await;
+            // The upgrade task lives as long as the session: it keeps one
+            // pointer to what the session is made of, and one to the socket
+            // (a future keeps its arguments beside its own state, so a
+            // socket passed by value would be stored several times over).
+            let pending = Box::new((sid.clone(), handshake, Arc::clone(engine.shared()), open));
+            upgrade.on_upgrade(move |socket| {
+                let socket = Box::new(socket);
+                async move {
+                    let (sid, handshake, shared, open) = *pending;
+                    let session = Session::new(sid, handshake, shared, transport);
+                    start(&session);
+                    websocket::serve_new(session, open, socket).await;
+                }
             })
         }
     };
@@ -285,7 +292,7 @@ async fn upgrade_session(
     let failed = Arc::clone(&session);
     Ok(upgrade
         .on_failed_upgrade(move |_| failed.lock().upgrading = false)
-        .on_upgrade(move |socket| websocket::serve_upgrade(session, socket)))
+        .on_upgrade(move |socket| websocket::serve_upgrade(session, Box::new(socket))))
 }
 
 #[cfg(test)]

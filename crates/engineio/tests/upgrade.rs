@@ -179,3 +179,44 @@ async fn binary_frames_flow_after_an_upgrade() {
         vec![Message::binary(vec![1u8, 2, 3])]
     );
 }
+
+/// The client sends `5` only once its pending poll has ended. `3probe` and
+/// the noop travel on two connections: when the noop wins, it ends the poll
+/// pending then, the client polls again, reads `3probe`, and waits for that
+/// new poll to end. It must get a noop too (Node writes one every 100 ms),
+/// not wait for the next ping (25 s): the upgrade stalled that long behind
+/// HAProxy in a browser (tests/js/test/browser-cors.test.js).
+#[tokio::test]
+async fn a_poll_made_after_the_first_noop_gets_a_noop_too() {
+    let server = TestServer::start(EngineConfig::default()).await;
+    let sid = server.open_polling().await;
+    let mut pending = server.begin_poll(&sid).await;
+    let (mut ws, _) = server
+        .ws_connect(&format!("EIO=4&transport=websocket&sid={sid}"))
+        .await
+        .expect("websocket for the upgrade");
+    ws.send_text("2probe").await;
+    assert_eq!(pending.read_response().await.text(), "6");
+
+    // The client polls again before it has read `3probe`.
+    let mut next = server.connect().await;
+    next.write(&http_request(
+        "GET",
+        &server.target(&polling(&sid)),
+        &[],
+        b"",
+    ))
+    .await;
+    assert_eq!(ws.recv_text().await, "3probe");
+
+    let started = Instant::now();
+    assert_eq!(next.read_response().await.text(), "6");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "the second poll ended after {:?}",
+        started.elapsed()
+    );
+    ws.send_text("5").await;
+    server.events.upgraded(&sid).await;
+    assert_eq!(server.session(&sid).transport(), TransportKind::WebSocket);
+}

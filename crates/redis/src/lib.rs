@@ -1,7 +1,9 @@
 //! Socket.IO across machines through Redis, wire-compatible with Node:
-//! [`RedisAdapter`] speaks `@socket.io/redis-adapter` 8.x (non-sharded) and
-//! [`Emitter`] speaks `@socket.io/redis-emitter` 5.x, so iocluster servers,
-//! Node socket.io servers and Node emitters share one Redis.
+//! [`RedisAdapter`] speaks `@socket.io/redis-adapter` 8.x (`createAdapter`),
+//! [`ShardedRedisAdapter`] its `createShardedAdapter` (Redis 7 sharded
+//! pub/sub) and [`Emitter`] speaks `@socket.io/redis-emitter` 5.x, so
+//! iocluster servers, Node socket.io servers and Node emitters share one
+//! Redis.
 //!
 //! - [`msgpack`]: notepack.io's MessagePack, byte for byte.
 //! - [`Emitter`]: broadcasts and room/disconnect requests from a process
@@ -9,6 +11,11 @@
 //! - [`RedisAdapterFactory`]: the adapter of every namespace of a
 //!   [`Server`](iocluster_socketio::Server), over one pair of Redis
 //!   connections.
+//! - [`ShardedRedisAdapterFactory`]: the same over `SPUBLISH`/`SSUBSCRIBE`,
+//!   with Node's subscription modes ([`SubscriptionMode`]).
+//!
+//! URLs: `redis://`, `rediss://` (TLS), `redis-cluster://`,
+//! `redis-sentinel://…?sentinelServiceName=NAME`, with `user:password@`.
 //!
 //! ```no_run
 //! use iocluster_redis::{RedisAdapterConfig, RedisAdapterFactory};
@@ -35,7 +42,10 @@ mod wire;
 #[cfg(test)]
 mod vectors;
 
-pub use adapter::{RedisAdapter, RedisAdapterConfig, RedisAdapterFactory};
+pub use adapter::{
+    RedisAdapter, RedisAdapterConfig, RedisAdapterFactory, ShardedRedisAdapter,
+    ShardedRedisAdapterConfig, ShardedRedisAdapterFactory, SubscriptionMode,
+};
 pub use emitter::{Emitter, EmitterOperator};
 pub use error::Error;
 pub use redis::{connect_client, connect_subscriber};

@@ -22,6 +22,15 @@ pub(crate) fn uid(len: usize) -> String {
         .collect()
 }
 
+/// 16 random hex characters, as Node's `randomBytes(8).toString("hex")`
+/// (the uids and request ids of socket.io-adapter's `ClusterAdapter`).
+pub(crate) fn hex_id() -> String {
+    uid(16)
+        .bytes()
+        .map(|b| char::from(b"0123456789abcdef"[b as usize % 16]))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -31,5 +40,15 @@ mod tests {
         assert_eq!(a.len(), 6);
         assert!(a.bytes().all(|c| c.is_ascii_alphanumeric()));
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn hex_ids_are_sixteen_hex_characters() {
+        let id = super::hex_id();
+        assert_eq!(id.len(), 16);
+        assert!(
+            id.bytes()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
     }
 }

@@ -58,3 +58,42 @@ async fn redis_restart_keeps_local_delivery_and_resubscribes() {
         .expect("emit");
     peer.client_event("r1", "after-restart").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sharded_adapter_resubscribes_its_shard_channels_after_a_redis_restart() {
+    let mut redis = RedisServer::start().await;
+    let port = redis.port;
+    let config = iocluster_redis::ShardedRedisAdapterConfig::default().channel_prefix("resilience");
+    let a = RustServer::start_sharded(&redis.url(), config.clone()).await;
+    let b = RustServer::start_sharded(&redis.url(), config).await;
+    let mut peer = NodePeer::start(redis.port).await;
+    peer.connect("a1", &a.url()).await;
+    peer.join("a1", "chat").await;
+
+    redis.kill().await;
+    let _redis = RedisServer::start_on(port).await;
+    let client = connect_client(&format!("redis://127.0.0.1:{port}"))
+        .await
+        .expect("connect to the restarted redis");
+    // Both servers on the namespace channel, a on chat's: every shard
+    // channel is back.
+    for (channel, subscribers) in [("resilience#/#", 2), ("resilience#/#chat#", 1)] {
+        within(&format!("the resubscription to {channel}"), async {
+            loop {
+                let reply: Vec<fred::types::Value> = client
+                    .pubsub_shardnumsub(channel)
+                    .await
+                    .expect("PUBSUB SHARDNUMSUB");
+                if reply.get(1).and_then(|v| v.as_u64()) == Some(subscribers) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await;
+    }
+    b.io.to("chat").emit("after-restart", ());
+    peer.client_event("a1", "after-restart").await;
+    b.io.emit("to-all-after-restart", ());
+    peer.client_event("a1", "to-all-after-restart").await;
+}

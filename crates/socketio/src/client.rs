@@ -12,7 +12,7 @@ use crate::namespace::{ConnectError, Namespace};
 use crate::parser::{Decoder, Packet, PacketType, encode};
 use crate::reason::DisconnectReason;
 use crate::server::ServerShared;
-use crate::socket::{Socket, SocketHandshake, SocketRef};
+use crate::socket::{Socket, SocketRef};
 
 /// The longest a connect waits for its CONNECT packet to be written.
 const CONNECT_WRITE_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
@@ -180,12 +180,11 @@ impl Client {
             }
             _ => None,
         };
-        let handshake = SocketHandshake::new(&self.session, auth);
         let socket = match &restored {
             Some(restored) => Socket::new(
                 namespace.clone(),
                 Arc::clone(&self.session),
-                handshake,
+                auth,
                 Arc::from(restored.session.sid.as_str()),
                 Some(restored.session.pid.clone()),
                 true,
@@ -194,7 +193,7 @@ impl Client {
             None => Socket::new(
                 namespace.clone(),
                 Arc::clone(&self.session),
-                handshake,
+                auth,
                 Arc::from(random_base64url::<15>()),
                 recovery.as_ref().map(|_| random_base64url::<15>()),
                 false,

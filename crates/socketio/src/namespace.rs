@@ -124,6 +124,9 @@ pub(crate) struct NamespaceShared {
     sockets: RwLock<HashMap<Arc<str>, SocketRef>>,
     rooms: RwLock<HashMap<String, HashSet<Arc<str>>>>,
     adapter: OnceLock<Arc<dyn Adapter>>,
+    /// Room observers of this namespace only (not shared with the other
+    /// children of a dynamic namespace, unlike `handlers`): the adapter's.
+    local_room_events: RwLock<Vec<RoomEventHandler>>,
     ack_ids: AtomicU64,
     recovery: Option<RecoveryConfig>,
 }
@@ -154,6 +157,7 @@ impl Namespace {
             sockets: RwLock::new(HashMap::new()),
             rooms: RwLock::new(HashMap::new()),
             adapter: OnceLock::new(),
+            local_room_events: RwLock::new(Vec::new()),
             ack_ids: AtomicU64::new(0),
             recovery: server.config.recovery.clone(),
         }));
@@ -362,6 +366,43 @@ impl LocalNamespace {
     /// The recovery options of the server, when recovery is on.
     pub fn recovery(&self) -> Option<RecoveryConfig> {
         self.get().and_then(|n| n.recovery.clone())
+    }
+
+    /// Sees this namespace's room changes on this server (create, delete,
+    /// join, leave), as Node's adapter emits `create-room`/`delete-room`:
+    /// for adapters that subscribe per room. Called after the change, on
+    /// the thread that made it, with no lock held; two changes made on two
+    /// threads may be seen in either order, so check
+    /// [`has_room`](LocalNamespace::has_room) for the current state. Unlike
+    /// [`Namespace::on_room_event`], it sees this namespace only, never
+    /// the other children of a dynamic namespace.
+    pub fn on_room_event(&self, handler: impl Fn(&RoomEvent) + Send + Sync + 'static) {
+        if let Some(ns) = self.get() {
+            ns.local_room_events
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(Arc::new(handler));
+        }
+    }
+
+    /// Whether `room` has a socket of this server.
+    pub fn has_room(&self, room: &str) -> bool {
+        self.get().is_some_and(|ns| {
+            ns.rooms
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains_key(room)
+        })
+    }
+
+    /// Whether `id` is a socket of this server (so also its own room).
+    pub fn has_socket(&self, id: &str) -> bool {
+        self.get().is_some_and(|ns| {
+            ns.sockets
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains_key(id)
+        })
     }
 
     /// Calls `f` on every targeted socket of this server, each once.
@@ -573,7 +614,14 @@ fn notify_rooms(ns: &NamespaceShared, events: &[RoomEvent]) {
     if events.is_empty() {
         return;
     }
-    let handlers = read(&ns.handlers).room_events.clone();
+    let mut handlers = read(&ns.handlers).room_events.clone();
+    handlers.extend(
+        ns.local_room_events
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned(),
+    );
     for event in events {
         for handler in &handlers {
             handler(event);

@@ -1,6 +1,6 @@
 //! A socket: one client connected to one namespace.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, UNIX_EPOCH};
@@ -98,7 +98,9 @@ pub struct Socket {
     recovered: bool,
     namespace: Namespace,
     session: Arc<Session>,
-    handshake: SocketHandshake,
+    /// The `auth` payload of the CONNECT packet; the rest of the handshake
+    /// is read from the session's when asked for (see [`Socket::handshake`]).
+    auth: Value,
     state: AtomicU8,
     /// Packets sent before CONNECT (by middlewares), flushed after it.
     held: Mutex<Vec<Encoded>>,
@@ -106,7 +108,10 @@ pub struct Socket {
     /// were done.
     inbox: Mutex<Vec<Packet>>,
     rooms: Mutex<HashSet<String>>,
-    events: RwLock<HashMap<String, EventHandler>>,
+    /// One handler per event name. A list: sockets have a handful of
+    /// handlers, found faster by comparing names than by hashing them, and
+    /// without a hash table's memory in every socket.
+    events: RwLock<Vec<(Box<str>, EventHandler)>>,
     any: RwLock<Vec<AnyHandler>>,
     disconnect: RwLock<Vec<DisconnectHandler>>,
     acks: PendingAcks,
@@ -126,7 +131,7 @@ impl Socket {
     pub(crate) fn new(
         namespace: Namespace,
         session: Arc<Session>,
-        handshake: SocketHandshake,
+        auth: Value,
         id: Arc<str>,
         pid: Option<String>,
         recovered: bool,
@@ -138,12 +143,12 @@ impl Socket {
             recovered,
             namespace,
             session,
-            handshake,
+            auth,
             state: AtomicU8::new(0),
             held: Mutex::new(Vec::new()),
             inbox: Mutex::new(Vec::new()),
             rooms: Mutex::new(HashSet::new()),
-            events: RwLock::new(HashMap::new()),
+            events: RwLock::new(Vec::new()),
             any: RwLock::new(Vec::new()),
             disconnect: RwLock::new(Vec::new()),
             acks: PendingAcks::default(),
@@ -175,9 +180,17 @@ impl Socket {
         &self.namespace
     }
 
-    /// The handshake.
-    pub fn handshake(&self) -> &SocketHandshake {
-        &self.handshake
+    /// The handshake, as Node's `socket.handshake`. Built from the
+    /// Engine.IO session's handshake on each call, so that sockets do not
+    /// each keep a copy of its headers and query; for the `auth` payload
+    /// alone, [`Socket::auth`] borrows it.
+    pub fn handshake(&self) -> SocketHandshake {
+        SocketHandshake::new(&self.session, self.auth.clone())
+    }
+
+    /// The `auth` payload of the CONNECT packet (`socket.handshake.auth`).
+    pub fn auth(&self) -> &Value {
+        &self.auth
     }
 
     /// The Engine.IO session carrying this socket.
@@ -254,10 +267,12 @@ impl Socket {
         event: &str,
         handler: impl Fn(&SocketRef, Payload, Option<AckSender>) + Send + Sync + 'static,
     ) {
-        self.events
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(event.to_owned(), Arc::new(handler));
+        let handler: EventHandler = Arc::new(handler);
+        let mut events = self.events.write().unwrap_or_else(|p| p.into_inner());
+        match events.iter_mut().find(|(name, _)| **name == *event) {
+            Some((_, existing)) => *existing = handler,
+            None => events.push((event.into(), handler)),
+        }
     }
 
     /// Handles event `event` with an async handler, run as its own task.
@@ -523,8 +538,9 @@ impl Socket {
             .events
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .get(&name)
-            .cloned();
+            .iter()
+            .find(|(event, _)| **event == *name)
+            .map(|(_, handler)| Arc::clone(handler));
         if let Some(handler) = handler {
             let ack = packet.id.map(|id| AckSender::new(Arc::clone(self), id));
             handler(self, payload, ack);

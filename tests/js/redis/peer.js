@@ -1,10 +1,14 @@
 // A Node peer for the interop tests of crates/redis, driven over stdin and
 // stdout with one JSON object per line.
 //
-//     node peer.js <redis port> [cluster]
+//     node peer.js <redis port> [cluster | sharded | sharded-cluster] [subscription mode]
 //
 // With `cluster`, the port is one node of a Redis Cluster (ioredis
-// `Cluster` clients).
+// `Cluster` clients). With `sharded`, the adapter is `createShardedAdapter`
+// (Redis 7 sharded pub/sub) with the given `subscriptionMode` (Node's
+// default, "dynamic", when none); `sharded-cluster` is that on a Redis
+// Cluster (ioredis `Cluster` clients with `shardedSubscribers`, as the
+// adapter's README says).
 //
 // It runs a socket.io 4.8 server with @socket.io/redis-adapter on
 // 127.0.0.1 (port chosen by the system), and socket.io-client sockets to any
@@ -19,17 +23,30 @@ import { createInterface } from "node:readline";
 const require = createRequire(import.meta.url);
 const { Server } = require("socket.io");
 const { io: connect } = require("socket.io-client");
-const { createAdapter } = require("@socket.io/redis-adapter");
+const { createAdapter, createShardedAdapter } = require("@socket.io/redis-adapter");
 const { Emitter } = require("@socket.io/redis-emitter");
 const { Redis, Cluster } = require("ioredis");
 
 const redisPort = Number(process.argv[2]);
+const setup = process.argv[3] ?? "";
+const sharded = setup.startsWith("sharded");
+const clustered = setup === "cluster" || setup === "sharded-cluster";
+const subscriptionMode = process.argv[4] ?? "dynamic";
 const options = { host: "127.0.0.1", port: redisPort, lazyConnect: false };
 const newClient = () =>
-  process.argv[3] === "cluster" ? new Cluster([{ host: "127.0.0.1", port: redisPort }]) : new Redis(options);
+  clustered
+    ? new Cluster([{ host: "127.0.0.1", port: redisPort }], { shardedSubscribers: sharded })
+    : new Redis(options);
 const pubClient = newClient();
 const subClient = newClient();
 for (const client of [pubClient, subClient]) client.on("error", () => {});
+
+/** `PUBSUB SHARDNUMSUB channel`, summed over a cluster's nodes. */
+async function shardNumsub(channel) {
+  const nodes = clustered ? pubClient.nodes("master") : [pubClient];
+  const counts = await Promise.all(nodes.map((node) => node.call("PUBSUB", "SHARDNUMSUB", channel)));
+  return counts.reduce((sum, reply) => sum + Number(reply[1]), 0);
+}
 
 const send = (message) => process.stdout.write(JSON.stringify(message) + "\n");
 
@@ -56,7 +73,10 @@ function toJson(value) {
   return value === undefined ? null : value;
 }
 
-const io = new Server({ adapter: createAdapter(pubClient, subClient) });
+const adapter = sharded
+  ? createShardedAdapter(pubClient, subClient, { subscriptionMode })
+  : createAdapter(pubClient, subClient);
+const io = new Server({ adapter });
 io.of("/admin"); // a second namespace, with its own adapter
 io.on("connection", (socket) => {
   socket.data = { server: "node" };
@@ -111,8 +131,10 @@ const commands = {
   async emitWithAck({ rooms, except, ev, args = [], timeout = 3000 }) {
     return toJson(await operator(io, rooms, except).timeout(timeout).emitWithAck(ev, ...fromJson(args)));
   },
-  async fetchSockets({ rooms, except }) {
-    const sockets = await operator(io, rooms, except).fetchSockets();
+  async fetchSockets({ rooms, except, timeout }) {
+    let op = operator(io, rooms, except);
+    if (timeout !== undefined) op = op.timeout(timeout);
+    const sockets = await op.fetchSockets();
     return sockets.map((s) => ({ id: s.id, rooms: [...s.rooms], data: s.data, handshake: s.handshake }));
   },
   async socketsJoin({ rooms, except, join }) {
@@ -135,6 +157,12 @@ const commands = {
   },
   async serverCount() {
     return await io.of("/").adapter.serverCount();
+  },
+  async shardNumsub({ channel }) {
+    return await shardNumsub(channel);
+  },
+  async uid() {
+    return io.of("/").adapter.uid;
   },
   async emitter({ nsp = "/", rooms, except, ev, args = [] }) {
     operator(new Emitter(pubClient).of(nsp), rooms, except).emit(ev, ...fromJson(args));
@@ -163,7 +191,17 @@ const httpServer = createServer();
 io.attach(httpServer);
 await new Promise((resolve) => httpServer.listen(0, "127.0.0.1", resolve));
 const { port } = httpServer.address();
-// Commands on the subscriber connection run in order: once this one is
-// answered, the adapter's own subscriptions are in place.
-await subClient.subscribe("iocluster-peer-ready");
+if (sharded) {
+  // The adapter's SSUBSCRIBEs go to the shards of their channels: ready
+  // once Redis counts a subscriber on its own response channel, the last
+  // one subscribed.
+  const responseChannel = `socket.io#/#${io.of("/").adapter.uid}#`;
+  while ((await shardNumsub(responseChannel).catch(() => 0)) < 1) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+} else {
+  // Commands on the subscriber connection run in order: once this one is
+  // answered, the adapter's own subscriptions are in place.
+  await subClient.subscribe("iocluster-peer-ready");
+}
 send({ ready: { port } });

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::http::{HeaderMap, HeaderValue, header};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -104,25 +105,53 @@ async fn handle(master: Arc<Master>, mut stream: TcpStream, remote: SocketAddr) 
             }
             Route::UnknownSid => break,
             Route::NoWorker => {
-                return respond(
+                return respond_with(
                     stream,
                     503,
                     "Service Unavailable",
                     "{\"code\":503,\"message\":\"No worker ready\"}",
                     false,
+                    &cors_headers(&master, &head),
                 )
                 .await;
             }
         }
     }
-    respond(
+    respond_with(
         stream,
         400,
         "Bad Request",
         "{\"code\":1,\"message\":\"Session ID unknown\"}",
         false,
+        &cors_headers(&master, &head),
     )
     .await
+}
+
+/// The CORS header lines a worker would add to a response to this request,
+/// so that a browser can read the master's errors as Node's: a session
+/// unknown here shows as a 400, not as a CORS failure.
+fn cors_headers(master: &Master, head: &RequestHead) -> String {
+    let Some(cors) = master.config.engine.cors() else {
+        return String::new();
+    };
+    let mut request = HeaderMap::new();
+    if let Some(origin) = head
+        .origin
+        .as_deref()
+        .and_then(|o| HeaderValue::from_str(o).ok())
+    {
+        request.insert(header::ORIGIN, origin);
+    }
+    let mut response = HeaderMap::new();
+    cors.apply(&request, &mut response);
+    let mut lines = String::new();
+    for (name, value) in &response {
+        if let Ok(value) = value.to_str() {
+            lines.push_str(&format!("{name}: {value}\r\n"));
+        }
+    }
+    lines
 }
 
 fn route(master: &Master, head: &RequestHead, remote: SocketAddr) -> Route {
@@ -158,14 +187,26 @@ fn route(master: &Master, head: &RequestHead, remote: SocketAddr) -> Route {
 }
 
 /// Answers a request the master handles itself, and closes.
-async fn respond(mut stream: TcpStream, status: u16, reason: &str, body: &str, head_only: bool) {
+async fn respond(stream: TcpStream, status: u16, reason: &str, body: &str, head_only: bool) {
+    respond_with(stream, status, reason, body, head_only, "").await;
+}
+
+/// [`respond`] with more header lines (each ending in CRLF).
+async fn respond_with(
+    mut stream: TcpStream,
+    status: u16,
+    reason: &str,
+    body: &str,
+    head_only: bool,
+    headers: &str,
+) {
     let content_type = if body.is_empty() {
         "text/plain"
     } else {
         "application/json"
     };
     let mut response = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{headers}Connection: close\r\n\r\n",
         body.len()
     );
     if !head_only {

@@ -56,8 +56,13 @@ pub(crate) fn spawn(
         .env(env::HANDOFF_FD, handoff_fd.to_string())
         .env(env::CONTROL_FD, control_fd.to_string())
         .env(env::MAX_HEAD, config.max_head.to_string())
+        .env(env::THREADS, config.threads_per_worker().to_string())
         .env(env::ENGINE, engine)
         .env(env::REDIS, config.redis.as_deref().unwrap_or(""))
+        .env(
+            env::REDIS_SHARDED,
+            config.redis_sharded.map_or("", |mode| mode.as_str()),
+        )
         .stdin(std::process::Stdio::null());
     // SAFETY: the closure runs between fork and exec and only makes
     // async-signal-safe system calls (fcntl, prctl).

@@ -14,9 +14,15 @@ use crate::transport::TransportKind;
 /// Close code for a message over `max_payload`, as Node's `ws` sends it.
 const CLOSE_MESSAGE_TOO_BIG: u16 = 1009;
 
+/// How often a noop goes to the polling transport while an upgrade waits
+/// for `5` (Node's `checkIntervalTimer`, 100 ms).
+const UPGRADE_NOOP_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Runs a session that was opened over WebSocket: sends the open packet,
-/// then serves the session until it ends.
-pub(crate) async fn serve_new(session: Arc<Session>, open: Packet, mut socket: WebSocket) {
+/// then serves the session until it ends. The socket comes boxed: these
+/// futures live as long as their sessions, and each layer of them keeps its
+/// arguments beside its own state.
+pub(crate) async fn serve_new(session: Arc<Session>, open: Packet, mut socket: Box<WebSocket>) {
     if Box::pin(socket.send(open.into_frame())).await.is_err() {
         session.close_now(CloseReason::TransportError);
         return;
@@ -27,7 +33,7 @@ pub(crate) async fn serve_new(session: Arc<Session>, open: Packet, mut socket: W
 /// Runs the upgrade of a polling session, then serves it over WebSocket.
 /// A failed or late upgrade closes this WebSocket and leaves the session on
 /// polling.
-pub(crate) async fn serve_upgrade(session: Arc<Session>, mut socket: WebSocket) {
+pub(crate) async fn serve_upgrade(session: Arc<Session>, mut socket: Box<WebSocket>) {
     let timeout = session.shared().config.upgrade_timeout;
     let upgraded = tokio::select! {
         // Boxed: the probe's state is not kept in every session's task.
@@ -52,12 +58,35 @@ pub(crate) async fn serve_upgrade(session: Arc<Session>, mut socket: WebSocket) 
     serve(session, socket).await;
 }
 
-/// The upgrade handshake: `2probe` answered with `3probe` (and a noop for
-/// the pending poll), then `5`. Anything else fails the upgrade.
+/// The upgrade handshake: `2probe` answered with `3probe`, then `5`.
+/// Anything else fails the upgrade. Until `5` arrives a noop goes to the
+/// polling transport every 100 ms, as Node does: the client waits for its
+/// pending poll to end before it sends `5`, and a single noop can reach it
+/// before `3probe` (another connection), end the poll it had then, and
+/// leave the next one pending until the next ping.
 async fn probe(session: &Arc<Session>, socket: &mut WebSocket) -> bool {
     let mut probed = false;
     loop {
-        let frame = match socket.recv().await {
+        let received = if probed {
+            tokio::select! {
+                received = socket.recv() => received,
+                _ = tokio::time::sleep(UPGRADE_NOOP_INTERVAL) => {
+                    // Only to a poll waiting with nothing to send: a noop
+                    // queued with nobody polling would outlive the upgrade.
+                    let waiting = {
+                        let state = session.lock();
+                        state.poll_pending && state.queue.is_empty()
+                    };
+                    if waiting {
+                        session.push_control(Packet::Noop);
+                    }
+                    continue;
+                }
+            }
+        } else {
+            socket.recv().await
+        };
+        let frame = match received {
             Some(Ok(Frame::Text(text))) => text,
             Some(Ok(Frame::Ping(_) | Frame::Pong(_))) => continue,
             _ => return false,
@@ -79,7 +108,7 @@ async fn probe(session: &Arc<Session>, socket: &mut WebSocket) -> bool {
 
 /// Serves a session over WebSocket: writes what is queued, reads frames,
 /// until the session or the connection ends.
-async fn serve(session: Arc<Session>, mut socket: WebSocket) {
+async fn serve(session: Arc<Session>, mut socket: Box<WebSocket>) {
     let mut batch = Vec::new();
     loop {
         let notified = session.wake.notified();

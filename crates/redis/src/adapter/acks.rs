@@ -4,31 +4,38 @@
 //! and every counted client replied, or the timeout (as Node's
 //! `BroadcastOperator.emitWithAck`).
 
-use std::sync::Arc;
+use std::future::Future;
 use std::time::Duration;
 
 use iocluster_socketio::adapter::AckReplies;
 use iocluster_socketio::{LocalAcks, Payload};
-use serde_json::Value;
 
-use super::core::AdapterCore;
-use super::pending::Request;
-use crate::wire::RequestType;
+use super::pending::{Request, Response};
+
+/// A response to a broadcast with acks, as either adapter's wire says it.
+pub(super) enum AckResponse {
+    /// A server tells how many of its clients were sent the packet.
+    ClientCount(usize),
+    /// One client's reply.
+    Ack(Payload),
+}
 
 /// Whether every server counted its clients and every client replied.
 fn done(servers: Option<usize>, counted: usize, replies: usize, expected: usize) -> bool {
     servers.is_some_and(|n| counted >= n) && replies >= expected
 }
 
-/// Waits for the replies of request `request`, the local ones from `local`.
+/// Waits for the replies of request `request`, the local ones from `local`;
+/// `servers` counts the servers (this one included), `read` reads a
+/// response.
 pub(super) async fn collect(
-    core: Arc<AdapterCore>,
+    servers: impl Future<Output = Option<usize>>,
     mut request: Request,
     mut local: LocalAcks,
     timeout: Duration,
+    read: fn(Response) -> Option<AckResponse>,
 ) -> AckReplies {
     let deadline = tokio::time::Instant::now() + timeout;
-    let servers = core.publisher.numsub(&core.channels.request);
     tokio::pin!(servers);
     let mut expected_servers: Option<usize> = None;
     let mut counted_servers = 1;
@@ -52,20 +59,14 @@ pub(super) async fn collect(
                 }
             },
             response = request.responses.recv() => {
-                let Some((value, attachments)) = response else { break };
-                match value.get("type").and_then(RequestType::from_value) {
-                    Some(RequestType::BroadcastClientCount) => {
+                let Some(response) = response else { break };
+                match read(response) {
+                    Some(AckResponse::ClientCount(count)) => {
                         counted_servers += 1;
-                        expected += value
-                            .get("clientCount")
-                            .and_then(Value::as_u64)
-                            .unwrap_or(0) as usize;
+                        expected += count;
                     }
-                    Some(RequestType::BroadcastAck) => {
-                        let args = value.get("packet").cloned().into_iter().collect();
-                        replies.push(Payload { args, attachments });
-                    }
-                    _ => {}
+                    Some(AckResponse::Ack(reply)) => replies.push(reply),
+                    None => {}
                 }
             }
         }

@@ -379,3 +379,13 @@ impl AdapterCore {
         });
     }
 }
+
+impl super::link::Listener for AdapterCore {
+    fn nsp(&self) -> &str {
+        AdapterCore::nsp(self)
+    }
+
+    fn on_message(&self, channel: &str, bytes: &Bytes) {
+        AdapterCore::on_message(self, channel, bytes)
+    }
+}

@@ -1,17 +1,35 @@
 //! The process's link to Redis, shared by every namespace's adapter: one
 //! publishing client fed by an ordered, bounded queue, and one subscriber
-//! client whose messages a single task hands to the namespaces.
+//! client whose messages a single task hands to the namespaces. Used by
+//! both adapters: the classic one (`PUBLISH`, `PUBSUB NUMSUB`) and the
+//! sharded one (`SPUBLISH`, `PUBSUB SHARDNUMSUB`).
 
 use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
 use fred::clients::{Client, SubscriberClient};
-use fred::interfaces::{ClientLike, EventInterface, PubsubInterface};
+use fred::interfaces::{ClientLike, ClusterInterface, EventInterface, PubsubInterface};
 use fred::types::Value as RedisValue;
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
-use super::core::AdapterCore;
+/// Which pub/sub the link speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PubSub {
+    /// `PUBLISH`, `PUBSUB NUMSUB`.
+    Classic,
+    /// Redis 7 sharded pub/sub: `SPUBLISH`, `PUBSUB SHARDNUMSUB`.
+    Sharded,
+}
+
+/// A namespace's adapter as the link sees it: a name, and a handler for
+/// the pub/sub messages of the process.
+pub(crate) trait Listener: Send + Sync + 'static {
+    /// The namespace name.
+    fn nsp(&self) -> &str;
+    /// A pub/sub message on any channel of this process.
+    fn on_message(&self, channel: &str, bytes: &Bytes);
+}
 
 /// Publications waiting for Redis; past this, new ones are dropped (and
 /// logged) rather than growing memory while Redis is away.
@@ -20,11 +38,15 @@ const PUBLISH_QUEUE: usize = 65_536;
 /// Publications sent to Redis in one pipeline.
 const PUBLISH_BATCH: usize = 256;
 
+/// How often a clustered sharded subscriber checks for moved slots.
+const SLOT_CHECK: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Queues publications; they reach Redis in the order they were queued.
 #[derive(Clone)]
 pub(crate) struct Publisher {
     queue: mpsc::Sender<(String, Bytes)>,
     client: Client,
+    pubsub: PubSub,
 }
 
 impl Publisher {
@@ -35,15 +57,18 @@ impl Publisher {
         }
     }
 
-    /// How many clients subscribe to `channel` (`PUBSUB NUMSUB`); none when
-    /// Redis cannot tell.
+    /// How many clients subscribe to `channel` (`PUBSUB NUMSUB`, or
+    /// `PUBSUB SHARDNUMSUB` for sharded pub/sub); none when Redis cannot
+    /// tell.
     ///
     /// A Redis Cluster counts the subscribers of each node apart (each
-    /// subscriber is connected to one node, and `PUBLISH` reaches every
-    /// node): the count is the sum over the nodes, as Node's adapter does.
+    /// subscriber of a classic channel is connected to one node, and
+    /// `PUBLISH` reaches every node; a shard channel lives on the node of
+    /// its slot): the count is the sum over the nodes, as Node's adapters
+    /// do.
     pub(crate) async fn numsub(&self, channel: &str) -> Option<usize> {
         if !self.client.is_clustered() {
-            return numsub_of(&self.client, channel).await;
+            return numsub_of(&self.client, channel, self.pubsub).await;
         }
         let nodes = self.client.active_connections();
         if nodes.is_empty() {
@@ -51,15 +76,20 @@ impl Publisher {
         }
         let mut total = 0;
         for node in nodes {
-            total += numsub_of(&self.client.with_cluster_node(node), channel).await?;
+            total += numsub_of(&self.client.with_cluster_node(node), channel, self.pubsub).await?;
         }
         Some(total)
     }
 }
 
-/// `PUBSUB NUMSUB channel` on the node `client` sends commands to.
-async fn numsub_of(client: &impl PubsubInterface, channel: &str) -> Option<usize> {
-    let reply: Vec<RedisValue> = match client.pubsub_numsub(channel).await {
+/// `PUBSUB NUMSUB channel` (or `SHARDNUMSUB`) on the node `client` sends
+/// commands to.
+async fn numsub_of(client: &impl PubsubInterface, channel: &str, pubsub: PubSub) -> Option<usize> {
+    let reply: Result<Vec<RedisValue>, _> = match pubsub {
+        PubSub::Classic => client.pubsub_numsub(channel).await,
+        PubSub::Sharded => client.pubsub_shardnumsub(channel).await,
+    };
+    let reply = match reply {
         Ok(reply) => reply,
         Err(error) => {
             tracing::debug!(%error, "PUBSUB NUMSUB failed");
@@ -73,27 +103,34 @@ async fn numsub_of(client: &impl PubsubInterface, channel: &str) -> Option<usize
 }
 
 /// The adapters of this process, by namespace.
-#[derive(Default)]
-pub(crate) struct Registry {
-    cores: RwLock<Vec<Arc<AdapterCore>>>,
+pub(crate) struct Registry<T> {
+    cores: RwLock<Vec<Arc<T>>>,
 }
 
-impl Registry {
-    pub(crate) fn add(&self, core: Arc<AdapterCore>) {
+impl<T> Default for Registry<T> {
+    fn default() -> Self {
+        Registry {
+            cores: RwLock::new(Vec::new()),
+        }
+    }
+}
+
+impl<T: Listener> Registry<T> {
+    pub(crate) fn add(&self, core: Arc<T>) {
         self.cores
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .push(core);
     }
 
-    pub(crate) fn remove(&self, core: &Arc<AdapterCore>) {
+    pub(crate) fn remove(&self, core: &Arc<T>) {
         self.cores
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .retain(|c| !Arc::ptr_eq(c, core));
     }
 
-    pub(crate) fn find(&self, nsp: &str) -> Option<Arc<AdapterCore>> {
+    pub(crate) fn find(&self, nsp: &str) -> Option<Arc<T>> {
         self.cores
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -102,36 +139,48 @@ impl Registry {
             .cloned()
     }
 
-    fn snapshot(&self) -> Vec<Arc<AdapterCore>> {
+    fn snapshot(&self) -> Vec<Arc<T>> {
         self.cores.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 
 /// The Redis side of a process.
-pub(crate) struct Link {
+pub(crate) struct Link<T> {
     pub(crate) publisher: Publisher,
     pub(crate) subscriber: SubscriberClient,
-    pub(crate) registry: Arc<Registry>,
+    pub(crate) registry: Arc<Registry<T>>,
     pub(crate) runtime: tokio::runtime::Handle,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// Whether the clients were made for this link (and are closed with it).
     owns_clients: bool,
 }
 
-impl Link {
+impl<T: Listener> Link<T> {
     /// Starts the publishing, listening and resubscribing tasks on the
     /// current runtime. With `owns_clients`, the clients are closed
     /// (`QUIT`) when the link is dropped.
-    pub(crate) fn start(client: Client, subscriber: SubscriberClient, owns_clients: bool) -> Link {
+    pub(crate) fn start(
+        client: Client,
+        subscriber: SubscriberClient,
+        owns_clients: bool,
+        pubsub: PubSub,
+    ) -> Link<T> {
         let (queue, receiver) = mpsc::channel(PUBLISH_QUEUE);
         let registry = Arc::new(Registry::default());
-        let tasks = vec![
-            tokio::spawn(publish_loop(client.clone(), receiver)),
+        let mut tasks = vec![
+            tokio::spawn(publish_loop(client.clone(), receiver, pubsub)),
             tokio::spawn(listen_loop(subscriber.message_rx(), Arc::clone(&registry))),
-            subscriber.manage_subscriptions(),
+            tokio::spawn(resubscribe_on_reconnect(subscriber.clone())),
         ];
+        if pubsub == PubSub::Sharded && subscriber.is_clustered() {
+            tasks.push(tokio::spawn(follow_slot_moves(subscriber.clone())));
+        }
         Link {
-            publisher: Publisher { queue, client },
+            publisher: Publisher {
+                queue,
+                client,
+                pubsub,
+            },
             subscriber,
             registry,
             runtime: tokio::runtime::Handle::current(),
@@ -141,7 +190,7 @@ impl Link {
     }
 }
 
-impl Drop for Link {
+impl<T> Drop for Link<T> {
     fn drop(&mut self) {
         for task in self
             .tasks
@@ -165,12 +214,19 @@ impl Drop for Link {
 
 /// Sends queued publications in pipelines, one pipeline at a time, so they
 /// reach Redis in order.
-async fn publish_loop(client: Client, mut receiver: mpsc::Receiver<(String, Bytes)>) {
+async fn publish_loop(
+    client: Client,
+    mut receiver: mpsc::Receiver<(String, Bytes)>,
+    pubsub: PubSub,
+) {
     let mut batch = Vec::with_capacity(PUBLISH_BATCH);
     while receiver.recv_many(&mut batch, PUBLISH_BATCH).await > 0 {
         let pipeline = client.pipeline();
         for (channel, message) in batch.drain(..) {
-            let queued: Result<(), _> = pipeline.publish(channel, message).await;
+            let queued: Result<(), _> = match pubsub {
+                PubSub::Classic => pipeline.publish(channel, message).await,
+                PubSub::Sharded => pipeline.spublish(channel, message).await,
+            };
             if let Err(error) = queued {
                 tracing::warn!(%error, "redis publication not queued");
             }
@@ -181,10 +237,86 @@ async fn publish_loop(client: Client, mut receiver: mpsc::Receiver<(String, Byte
     }
 }
 
+/// Resubscribes the shard channels when their slots moved.
+///
+/// When a slot moves to another node, Redis ends the subscriptions to its
+/// shard channels on the old node (a `sunsubscribe` push, which fred drops)
+/// and nothing tells the subscriber to subscribe again on the new node;
+/// fred resubscribes after reconnections only. So the cluster's slot map
+/// is read every [`SLOT_CHECK`], and every subscription made again (on the
+/// node that now owns it) when the map changed. Node's `redis` client
+/// resubscribes on the push itself: here, messages published in between
+/// are lost.
+async fn follow_slot_moves(subscriber: SubscriberClient) {
+    let slots = |subscriber: &SubscriberClient| {
+        subscriber
+            .cached_cluster_state()
+            .map(|state| state.slots().to_vec())
+    };
+    let mut ticks = tokio::time::interval(SLOT_CHECK);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    // The map as of the last resubscription (fred may update its own copy
+    // in between, on a MOVED reply).
+    let mut known = slots(&subscriber);
+    loop {
+        ticks.tick().await;
+        if let Err(error) = subscriber.sync_cluster().await {
+            tracing::debug!(%error, "reading the cluster's slots failed");
+            continue;
+        }
+        let now = slots(&subscriber);
+        if now == known {
+            continue;
+        }
+        known = now;
+        tracing::info!("redis cluster slots moved: resubscribing");
+        resubscribe(&subscriber).await;
+    }
+}
+
+/// Subscribes again to everything `subscriber` tracks after each
+/// reconnection. Not fred's `manage_subscriptions`: its `resubscribe_all`
+/// may send a `SUBSCRIBE` without channels when there are none (the
+/// sharded adapter has none), which Redis refuses, and then gives up
+/// before the shard channels.
+async fn resubscribe_on_reconnect(subscriber: SubscriberClient) {
+    let mut reconnections = subscriber.reconnect_rx();
+    loop {
+        match reconnections.recv().await {
+            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => resubscribe(&subscriber).await,
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+/// Subscribes `subscriber` again to its tracked channels, patterns and
+/// shard channels (one `SSUBSCRIBE` each: a cluster takes one slot per
+/// command); failures are logged.
+async fn resubscribe(subscriber: &SubscriberClient) {
+    let channels: Vec<_> = subscriber.tracked_channels().into_iter().collect();
+    if !channels.is_empty()
+        && let Err(error) = subscriber.subscribe(channels).await
+    {
+        tracing::warn!(%error, "redis resubscription failed");
+    }
+    let patterns: Vec<_> = subscriber.tracked_patterns().into_iter().collect();
+    if !patterns.is_empty()
+        && let Err(error) = subscriber.psubscribe(patterns).await
+    {
+        tracing::warn!(%error, "redis resubscription failed");
+    }
+    for channel in subscriber.tracked_shard_channels() {
+        if let Err(error) = subscriber.ssubscribe(channel).await {
+            tracing::warn!(%error, "redis shard resubscription failed");
+        }
+    }
+}
+
 /// Hands every pub/sub message to the namespaces whose channels it is on.
-async fn listen_loop(
+async fn listen_loop<T: Listener>(
     mut messages: broadcast::Receiver<fred::types::Message>,
-    registry: Arc<Registry>,
+    registry: Arc<Registry<T>>,
 ) {
     loop {
         let message = match messages.recv().await {

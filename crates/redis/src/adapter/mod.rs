@@ -18,6 +18,7 @@ mod core;
 mod link;
 mod pending;
 mod remote;
+mod sharded;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,7 +35,10 @@ use serde_json::Value;
 
 pub use self::config::RedisAdapterConfig;
 use self::core::AdapterCore;
-use self::link::Link;
+use self::link::{Link, PubSub};
+pub use self::sharded::{
+    ShardedRedisAdapter, ShardedRedisAdapterConfig, ShardedRedisAdapterFactory, SubscriptionMode,
+};
 use crate::error::Error;
 use crate::wire::{
     self, BroadcastParts, DisconnectRequest, FetchRequest, OptsOrder, RequestOpts, RequestType,
@@ -57,7 +61,7 @@ use crate::wire::{
 /// ```
 #[derive(Clone)]
 pub struct RedisAdapterFactory {
-    link: Arc<Link>,
+    link: Arc<Link<AdapterCore>>,
     config: RedisAdapterConfig,
 }
 
@@ -77,7 +81,7 @@ impl RedisAdapterFactory {
         let client = crate::connect_client(url).await?;
         let subscriber = crate::connect_subscriber(url).await?;
         Ok(RedisAdapterFactory {
-            link: Arc::new(Link::start(client, subscriber, true)),
+            link: Arc::new(Link::start(client, subscriber, true, PubSub::Classic)),
             config,
         })
     }
@@ -88,7 +92,7 @@ impl RedisAdapterFactory {
     /// Tokio runtime.
     pub fn new(client: Client, subscriber: SubscriberClient, config: RedisAdapterConfig) -> Self {
         RedisAdapterFactory {
-            link: Arc::new(Link::start(client, subscriber, false)),
+            link: Arc::new(Link::start(client, subscriber, false, PubSub::Classic)),
             config,
         }
     }
@@ -161,7 +165,7 @@ async fn confirm_subscribed(core: &AdapterCore) {
 /// One namespace's Redis adapter. Made by [`RedisAdapterFactory`].
 pub struct RedisAdapter {
     core: Arc<AdapterCore>,
-    link: Arc<Link>,
+    link: Arc<Link<AdapterCore>>,
 }
 
 impl std::fmt::Debug for RedisAdapter {
@@ -203,6 +207,23 @@ impl RedisAdapter {
             opts: Self::request_opts(opts),
             rooms,
         });
+    }
+}
+
+/// A `BROADCAST_CLIENT_COUNT` or `BROADCAST_ACK` response.
+fn read_ack_response((value, attachments): pending::Response) -> Option<acks::AckResponse> {
+    match value.get("type").and_then(RequestType::from_value)? {
+        RequestType::BroadcastClientCount => Some(acks::AckResponse::ClientCount(
+            value
+                .get("clientCount")
+                .and_then(Value::as_u64)
+                .unwrap_or(0) as usize,
+        )),
+        RequestType::BroadcastAck => {
+            let args = value.get("packet").cloned().into_iter().collect();
+            Some(acks::AckResponse::Ack(Payload { args, attachments }))
+        }
+        _ => None,
     }
 }
 
@@ -262,11 +283,14 @@ impl Adapter for RedisAdapter {
             .publisher
             .publish(self.core.channels.request.clone(), message);
         let local = self.core.local.broadcast_with_ack(packet, &opts);
+        let core = Arc::clone(&self.core);
+        let servers = async move { core.publisher.numsub(&core.channels.request).await };
         Box::pin(acks::collect(
-            Arc::clone(&self.core),
+            servers,
             request,
             local,
             timeout,
+            read_ack_response,
         ))
     }
 

@@ -18,12 +18,28 @@ const RESPONSES_PER_REQUEST: usize = 4096;
 type Table = Arc<Mutex<HashMap<String, mpsc::Sender<Response>>>>;
 
 /// The table of requests in flight.
-#[derive(Default)]
 pub(crate) struct Pending {
     table: Table,
+    /// Makes request ids: `uid2(6)` for the classic adapter, 16 hex
+    /// characters for the sharded one, as Node's.
+    new_id: fn() -> String,
+}
+
+impl Default for Pending {
+    fn default() -> Self {
+        Pending::with_ids(|| uid(6))
+    }
 }
 
 impl Pending {
+    /// A table whose request ids `new_id` makes.
+    pub(crate) fn with_ids(new_id: fn() -> String) -> Self {
+        Pending {
+            table: Table::default(),
+            new_id,
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::Sender<Response>>> {
         self.table.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -33,9 +49,9 @@ impl Pending {
     pub(crate) fn register(&self) -> Request {
         let (sender, responses) = mpsc::channel(RESPONSES_PER_REQUEST);
         let mut table = self.lock();
-        let mut id = uid(6);
+        let mut id = (self.new_id)();
         while table.contains_key(&id) {
-            id = uid(6);
+            id = (self.new_id)();
         }
         table.insert(id.clone(), sender);
         Request {

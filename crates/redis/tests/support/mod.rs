@@ -17,7 +17,9 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use iocluster_redis::{RedisAdapterConfig, RedisAdapterFactory};
+use iocluster_redis::{
+    RedisAdapterConfig, RedisAdapterFactory, ShardedRedisAdapterConfig, ShardedRedisAdapterFactory,
+};
 use iocluster_socketio::{Payload, Server, ServerConfig};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -129,8 +131,12 @@ impl RedisCluster {
         };
         for port in &ports {
             let config = cluster.dir.join(format!("nodes-{port}.conf"));
+            // The bus port must be free too (by default it is port + 10000:
+            // past 65535 for high ephemeral ports, or taken).
+            let bus_port = free_port();
             let mut child = Command::new("redis-server")
                 .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--cluster-port", &bus_port.to_string()])
                 .args([
                     "--save",
                     "",
@@ -273,6 +279,20 @@ impl NodePeer {
         NodePeer::start_with(redis_port, &["cluster"]).await
     }
 
+    /// Starts the peer with `createShardedAdapter` in subscription mode
+    /// `mode` (`static`, `dynamic`, `dynamic-private`), on the Redis
+    /// Cluster that has a node at `redis_port` (ioredis `Cluster` clients
+    /// with `shardedSubscribers`); returns once Redis counts its
+    /// subscriptions.
+    pub async fn start_sharded_on_cluster(redis_port: u16, mode: &str) -> NodePeer {
+        NodePeer::start_with(redis_port, &["sharded-cluster", mode]).await
+    }
+
+    /// The same on a standalone Redis 7.
+    pub async fn start_sharded(redis_port: u16, mode: &str) -> NodePeer {
+        NodePeer::start_with(redis_port, &["sharded", mode]).await
+    }
+
     async fn start_with(redis_port: u16, args: &[&str]) -> NodePeer {
         ensure_node_modules();
         let mut child = Command::new("node")
@@ -351,6 +371,18 @@ impl NodePeer {
         within(&format!("the Node peer to answer {command}"), rx)
             .await
             .expect("the Node peer exited")
+    }
+
+    /// Sends a command without waiting for its result.
+    pub async fn send(&mut self, mut command: Value) {
+        command["id"] = json!(self.next_id);
+        self.next_id += 1;
+        let mut line = command.to_string();
+        line.push('\n');
+        self.stdin
+            .write_all(line.as_bytes())
+            .await
+            .expect("write to the Node peer");
     }
 
     /// Runs a command that must succeed.
@@ -442,6 +474,25 @@ pub struct ServerEvent {
     pub payload: Payload,
 }
 
+/// The adapter factory of a [`RustServer`].
+#[derive(Clone)]
+pub enum Factory {
+    /// The classic adapter.
+    Classic(RedisAdapterFactory),
+    /// The sharded adapter.
+    Sharded(ShardedRedisAdapterFactory),
+}
+
+impl Factory {
+    /// Waits until namespace `nsp` is subscribed.
+    pub async fn subscribed(&self, nsp: &str) -> bool {
+        match self {
+            Factory::Classic(factory) => factory.subscribed(nsp).await,
+            Factory::Sharded(factory) => factory.subscribed(nsp).await,
+        }
+    }
+}
+
 /// An iocluster Socket.IO server on 127.0.0.1 using the Redis adapter.
 ///
 /// Its clients can `join` a room (acked with `"joined"`); its socket data
@@ -451,7 +502,7 @@ pub struct RustServer {
     /// The server.
     pub io: Server,
     /// Its adapter factory.
-    pub factory: RedisAdapterFactory,
+    pub factory: Factory,
     /// Where it listens.
     pub addr: SocketAddr,
     events: Arc<Mutex<Vec<ServerEvent>>>,
@@ -475,6 +526,22 @@ impl RustServer {
         .await
         .expect("connect to redis");
         let io = Server::with_adapter(ServerConfig::default(), factory.clone());
+        RustServer::serve(io, Factory::Classic(factory)).await
+    }
+
+    /// Starts one with the sharded adapter.
+    pub async fn start_sharded(url: &str, config: ShardedRedisAdapterConfig) -> RustServer {
+        let factory = within(
+            "the sharded adapter to connect",
+            ShardedRedisAdapterFactory::connect(url, config),
+        )
+        .await
+        .expect("connect to redis");
+        let io = Server::with_adapter(ServerConfig::default(), factory.clone());
+        RustServer::serve(io, Factory::Sharded(factory)).await
+    }
+
+    async fn serve(io: Server, factory: Factory) -> RustServer {
         io.on_connection(|socket| {
             socket.set_data(json!({"server": "rust"}));
             socket.on("join", |socket, payload, ack| {

@@ -1,0 +1,505 @@
+//! The sharded Redis adapter, wire-identical to Node's
+//! `createShardedAdapter` (@socket.io/redis-adapter 8.x): Redis 7 sharded
+//! pub/sub (`SPUBLISH`/`SSUBSCRIBE`), messages of socket.io-adapter's
+//! `ClusterAdapter`.
+//!
+//! Channels per namespace, under the prefix (`socket.io` by default):
+//! `{prefix}#{nsp}#` for every message but responses, `{prefix}#{nsp}#{uid}#`
+//! for the responses to one server, and in the dynamic modes
+//! `{prefix}#{nsp}#{room}#` for broadcasts without acks to exactly one room.
+//! The number of servers is the number of subscribers of the namespace
+//! channel (`PUBSUB SHARDNUMSUB`, summed over a cluster's nodes), as Node's.
+
+mod config;
+mod core;
+mod rooms;
+mod wire;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use fred::clients::{Client, SubscriberClient};
+use fred::interfaces::PubsubInterface;
+use iocluster_socketio::Payload;
+use iocluster_socketio::adapter::{
+    AckReplies, Adapter, AdapterError, AdapterFactory, BoxFuture, BroadcastOptions, LocalNamespace,
+    PersistedSession, RestoredSession, SocketInfo,
+};
+use iocluster_socketio::parser::{Packet, encode};
+use serde_json::Value;
+use tokio::sync::watch;
+
+pub use self::config::{ShardedRedisAdapterConfig, SubscriptionMode};
+use self::core::ShardedCore;
+use self::rooms::RoomSync;
+use self::wire::{Item, MessageType};
+use super::acks::{self, AckResponse};
+use super::link::{Link, PubSub};
+use super::pending::{Pending, Response};
+use crate::error::Error;
+use crate::uid::hex_id;
+
+/// How long a failed subscription of a namespace's own channels waits
+/// before it is tried again.
+const RETRY: Duration = Duration::from_millis(200);
+
+/// Makes the [`ShardedRedisAdapter`] of every namespace of a server, over
+/// one publishing and one subscribing Redis connection (a Redis 7
+/// standalone server or a Redis Cluster).
+///
+/// ```no_run
+/// use iocluster_redis::{ShardedRedisAdapterConfig, ShardedRedisAdapterFactory, SubscriptionMode};
+/// use iocluster_socketio::{Server, ServerConfig};
+///
+/// # async fn run() -> Result<(), iocluster_redis::Error> {
+/// let config = ShardedRedisAdapterConfig::default().subscription_mode(SubscriptionMode::Dynamic);
+/// let factory = ShardedRedisAdapterFactory::connect("redis-cluster://127.0.0.1:7000", config).await?;
+/// let io = Server::with_adapter(ServerConfig::default(), factory.clone());
+/// factory.subscribed("/").await;
+/// io.to("room").emit("hello", "world");
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct ShardedRedisAdapterFactory {
+    link: Arc<Link<ShardedCore>>,
+    config: ShardedRedisAdapterConfig,
+    malformed: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for ShardedRedisAdapterFactory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShardedRedisAdapterFactory")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ShardedRedisAdapterFactory {
+    /// Connects both clients to `url` (`redis://`, `rediss://`,
+    /// `redis-cluster://`, `redis-sentinel://`…) with
+    /// [`connect_client`](crate::connect_client)'s settings; they are
+    /// closed when the factory and its adapters are gone.
+    pub async fn connect(url: &str, config: ShardedRedisAdapterConfig) -> Result<Self, Error> {
+        let client = crate::connect_client(url).await?;
+        let subscriber = crate::connect_subscriber(url).await?;
+        Ok(Self::with_link(
+            Link::start(client, subscriber, true, PubSub::Sharded),
+            config,
+        ))
+    }
+
+    /// Uses connected clients: `client` publishes, `subscriber` listens
+    /// (and is resubscribed after each reconnection); they stay the
+    /// caller's, open after the adapters are gone. Must be called within a
+    /// Tokio runtime.
+    pub fn new(
+        client: Client,
+        subscriber: SubscriberClient,
+        config: ShardedRedisAdapterConfig,
+    ) -> Self {
+        Self::with_link(
+            Link::start(client, subscriber, false, PubSub::Sharded),
+            config,
+        )
+    }
+
+    fn with_link(link: Link<ShardedCore>, config: ShardedRedisAdapterConfig) -> Self {
+        ShardedRedisAdapterFactory {
+            link: Arc::new(link),
+            config,
+            malformed: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Waits until Redis confirmed the subscriptions of namespace `nsp` to
+    /// its own channels: from then on, messages of other servers reach it
+    /// (room channels are subscribed as rooms are created). False when the
+    /// namespace has no adapter of this factory.
+    pub async fn subscribed(&self, nsp: &str) -> bool {
+        let Some(core) = self.link.registry.find(nsp) else {
+            return false;
+        };
+        let mut subscribed = core.subscribed.subscribe();
+        subscribed.wait_for(|done| *done).await.is_ok()
+    }
+
+    /// How many messages on this factory's channels could not be read (and
+    /// were dropped) so far.
+    pub fn malformed_messages(&self) -> u64 {
+        self.malformed.load(Ordering::Relaxed)
+    }
+}
+
+impl AdapterFactory for ShardedRedisAdapterFactory {
+    fn create(&self, namespace: LocalNamespace) -> Arc<dyn Adapter> {
+        let nsp = namespace.name();
+        let uid = hex_id();
+        let channel = format!("{}#{nsp}#", self.config.channel_prefix);
+        let core = Arc::new(ShardedCore {
+            response_channel: format!("{channel}{uid}#"),
+            channel,
+            nsp,
+            uid,
+            local: namespace.clone(),
+            publisher: self.link.publisher.clone(),
+            config: self.config.clone(),
+            pending: Pending::with_ids(hex_id),
+            subscribed: watch::Sender::new(false),
+            malformed: Arc::clone(&self.malformed),
+            closed: AtomicBool::new(false),
+        });
+        self.link.registry.add(Arc::clone(&core));
+        let rooms = (self.config.subscription_mode != SubscriptionMode::Static).then(|| {
+            let sync = Arc::new(RoomSync::default());
+            let marking = Arc::clone(&sync);
+            namespace.on_room_event(move |event| marking.on_room_event(event));
+            self.link.runtime.spawn(rooms::run(
+                Arc::downgrade(&core),
+                core.channel.clone(),
+                Arc::clone(&sync),
+                self.link.subscriber.clone(),
+            ));
+            sync
+        });
+        self.link.runtime.spawn(subscribe(
+            Arc::downgrade(&core),
+            self.link.subscriber.clone(),
+        ));
+        Arc::new(ShardedRedisAdapter {
+            core,
+            link: Arc::clone(&self.link),
+            rooms,
+        })
+    }
+}
+
+/// Subscribes the namespace channel then the response channel (one
+/// `SSUBSCRIBE` each: they may live on different shards), trying again
+/// until it works or the adapter is gone, then waits until Redis counts
+/// the response channel's subscriber (fred may report an `SSUBSCRIBE`
+/// done a moment before Redis ran it).
+async fn subscribe(core: std::sync::Weak<ShardedCore>, subscriber: SubscriberClient) {
+    let channels = match core.upgrade() {
+        Some(core) => [core.channel.clone(), core.response_channel.clone()],
+        None => return,
+    };
+    for channel in channels {
+        loop {
+            if core
+                .upgrade()
+                .is_none_or(|core| core.closed.load(Ordering::Acquire))
+            {
+                return;
+            }
+            match subscriber.ssubscribe(channel.clone()).await {
+                Ok(()) => break,
+                Err(error) => {
+                    tracing::warn!(%error, channel, "redis SSUBSCRIBE failed; will retry");
+                    tokio::time::sleep(RETRY).await;
+                }
+            }
+        }
+    }
+    let Some(core) = core.upgrade() else { return };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while tokio::time::Instant::now() < deadline {
+        if core.publisher.numsub(&core.response_channel).await >= Some(1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    core.subscribed.send_replace(true);
+}
+
+/// One namespace's sharded Redis adapter. Made by
+/// [`ShardedRedisAdapterFactory`].
+pub struct ShardedRedisAdapter {
+    core: Arc<ShardedCore>,
+    link: Arc<Link<ShardedCore>>,
+    rooms: Option<Arc<RoomSync>>,
+}
+
+impl std::fmt::Debug for ShardedRedisAdapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShardedRedisAdapter")
+            .field("nsp", &self.core.nsp)
+            .field("uid", &self.core.uid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ShardedRedisAdapter {
+    /// This adapter's uid on the wire.
+    pub fn uid(&self) -> &str {
+        &self.core.uid
+    }
+
+    /// Publishes `{opts, <key>: <item>}` (joins, leaves, disconnects).
+    fn publish_with_opts(
+        &self,
+        kind: MessageType,
+        opts: &BroadcastOptions,
+        key: &'static str,
+        item: Item<'_>,
+    ) {
+        let flags = crate::wire::adapter_flags(&opts.flags);
+        let data = Item::Map(vec![
+            ("opts", wire::opts(&opts.rooms, &opts.except, &flags)),
+            (key, item),
+        ]);
+        self.core
+            .publish(self.core.channel.clone(), kind, Some(data), &[]);
+    }
+}
+
+/// The servers other than this one, from `PUBSUB SHARDNUMSUB`.
+async fn other_servers(core: &ShardedCore) -> usize {
+    core.publisher
+        .numsub(&core.channel)
+        .await
+        .unwrap_or(1)
+        .saturating_sub(1)
+}
+
+/// A `BROADCAST_CLIENT_COUNT` or `BROADCAST_ACK` response (its `data`,
+/// with its `type`).
+fn read_ack_response((data, attachments): Response) -> Option<AckResponse> {
+    let kind = data.get("type").and_then(Value::as_u64)?;
+    if kind == MessageType::BroadcastClientCount as u64 {
+        let count = data.get("clientCount").and_then(Value::as_u64).unwrap_or(0);
+        Some(AckResponse::ClientCount(count as usize))
+    } else if kind == MessageType::BroadcastAck as u64 {
+        let args = data.get("packet").cloned().into_iter().collect();
+        Some(AckResponse::Ack(Payload { args, attachments }))
+    } else {
+        None
+    }
+}
+
+impl Adapter for ShardedRedisAdapter {
+    fn broadcast(&self, packet: Packet, opts: BroadcastOptions) {
+        if !opts.flags.local {
+            let core = &self.core;
+            let data = packet.data.clone().unwrap_or(Value::Array(Vec::new()));
+            let flags = crate::wire::adapter_flags(&opts.flags);
+            let message = Item::Map(vec![
+                ("packet", wire::packet(&data)),
+                ("opts", wire::opts(&opts.rooms, &opts.except, &flags)),
+            ]);
+            let channel = core.channel_for(&opts, false);
+            core.publish(
+                channel,
+                MessageType::Broadcast,
+                Some(message),
+                &packet.attachments,
+            );
+        }
+        self.core.local.broadcast(&encode(&packet), &opts);
+    }
+
+    fn broadcast_with_ack(
+        &self,
+        packet: Packet,
+        mut opts: BroadcastOptions,
+        timeout: Duration,
+    ) -> BoxFuture<'static, AckReplies> {
+        if opts.flags.local {
+            let acks = self.core.local.broadcast_with_ack(packet, &opts);
+            return Box::pin(acks.collect(timeout));
+        }
+        let core = &self.core;
+        let request = core.pending.register();
+        opts.flags.timeout = Some(opts.flags.timeout.unwrap_or(timeout.as_millis() as u64));
+        let data = packet.data.clone().unwrap_or(Value::Array(Vec::new()));
+        let flags = crate::wire::adapter_flags(&opts.flags);
+        let message = Item::Map(vec![
+            ("packet", wire::packet(&data)),
+            ("requestId", Item::Str(&request.id)),
+            ("opts", wire::opts(&opts.rooms, &opts.except, &flags)),
+        ]);
+        core.publish(
+            core.channel_for(&opts, true),
+            MessageType::Broadcast,
+            Some(message),
+            &packet.attachments,
+        );
+        let local = core.local.broadcast_with_ack(packet, &opts);
+        let counting = Arc::clone(core);
+        let servers = async move { counting.publisher.numsub(&counting.channel).await };
+        Box::pin(acks::collect(
+            servers,
+            request,
+            local,
+            timeout,
+            read_ack_response,
+        ))
+    }
+
+    fn fetch_sockets(
+        &self,
+        opts: BroadcastOptions,
+    ) -> BoxFuture<'static, Result<Vec<SocketInfo>, AdapterError>> {
+        let mut sockets = self.core.local.fetch_sockets(&opts);
+        if opts.flags.local {
+            return Box::pin(async move { Ok(sockets) });
+        }
+        let core = Arc::clone(&self.core);
+        let timeout = opts
+            .flags
+            .timeout
+            .map(Duration::from_millis)
+            .unwrap_or(core.config.requests_timeout);
+        Box::pin(async move {
+            let expected = other_servers(&core).await;
+            if expected == 0 {
+                return Ok(sockets);
+            }
+            let mut request = core.pending.register();
+            let flags = crate::wire::adapter_flags(&opts.flags);
+            let data = Item::Map(vec![
+                ("opts", wire::opts(&opts.rooms, &opts.except, &flags)),
+                ("requestId", Item::Str(&request.id)),
+            ]);
+            core.publish(
+                core.channel.clone(),
+                MessageType::FetchSockets,
+                Some(data),
+                &[],
+            );
+            let deadline = tokio::time::Instant::now() + timeout;
+            let mut received = 0;
+            while received < expected {
+                match tokio::time::timeout_at(deadline, request.responses.recv()).await {
+                    Ok(Some((data, _))) => {
+                        received += 1;
+                        sockets.extend(core::fetched_sockets(&data));
+                    }
+                    Ok(None) | Err(_) => {
+                        return Err(AdapterError::Timeout { received, expected });
+                    }
+                }
+            }
+            Ok(sockets)
+        })
+    }
+
+    fn add_sockets(&self, opts: BroadcastOptions, rooms: Vec<String>) {
+        self.core.local.add_sockets(&opts, &rooms);
+        if !opts.flags.local {
+            self.publish_with_opts(MessageType::SocketsJoin, &opts, "rooms", Item::Strs(&rooms));
+        }
+    }
+
+    fn del_sockets(&self, opts: BroadcastOptions, rooms: Vec<String>) {
+        self.core.local.del_sockets(&opts, &rooms);
+        if !opts.flags.local {
+            self.publish_with_opts(
+                MessageType::SocketsLeave,
+                &opts,
+                "rooms",
+                Item::Strs(&rooms),
+            );
+        }
+    }
+
+    fn disconnect_sockets(&self, opts: BroadcastOptions, close: bool) {
+        if !opts.flags.local {
+            self.publish_with_opts(
+                MessageType::DisconnectSockets,
+                &opts,
+                "close",
+                Item::Bool(close),
+            );
+        }
+        self.core.local.disconnect_sockets(&opts, close);
+    }
+
+    fn server_side_emit(
+        &self,
+        event: Payload,
+        ack: Option<Duration>,
+    ) -> BoxFuture<'static, Result<Vec<Payload>, AdapterError>> {
+        let packet = Value::Array(event.args);
+        let Some(timeout) = ack else {
+            let data = Item::Map(vec![("packet", Item::Json(&packet))]);
+            self.core.publish(
+                self.core.channel.clone(),
+                MessageType::ServerSideEmit,
+                Some(data),
+                &event.attachments,
+            );
+            return Box::pin(async { Ok(Vec::new()) });
+        };
+        let core = Arc::clone(&self.core);
+        let attachments = event.attachments;
+        Box::pin(async move {
+            let expected = other_servers(&core).await;
+            if expected == 0 {
+                return Ok(Vec::new());
+            }
+            let mut request = core.pending.register();
+            let data = Item::Map(vec![
+                ("requestId", Item::Str(&request.id)),
+                ("packet", Item::Json(&packet)),
+            ]);
+            core.publish(
+                core.channel.clone(),
+                MessageType::ServerSideEmit,
+                Some(data),
+                &attachments,
+            );
+            let deadline = tokio::time::Instant::now() + timeout;
+            let mut replies = Vec::with_capacity(expected);
+            while replies.len() < expected {
+                match tokio::time::timeout_at(deadline, request.responses.recv()).await {
+                    Ok(Some((data, attachments))) => {
+                        let args = data.get("packet").cloned().into_iter().collect();
+                        replies.push(Payload { args, attachments });
+                    }
+                    Ok(None) | Err(_) => {
+                        return Err(AdapterError::Timeout {
+                            received: replies.len(),
+                            expected,
+                        });
+                    }
+                }
+            }
+            Ok(replies)
+        })
+    }
+
+    fn server_count(&self) -> BoxFuture<'static, usize> {
+        let core = Arc::clone(&self.core);
+        Box::pin(async move { other_servers(&core).await + 1 })
+    }
+
+    fn persist_session(&self, _session: PersistedSession) {}
+
+    fn restore_session(
+        &self,
+        _pid: String,
+        _offset: String,
+    ) -> BoxFuture<'static, Option<RestoredSession>> {
+        Box::pin(async { None })
+    }
+
+    fn close(&self) {
+        self.core.closed.store(true, Ordering::Release);
+        self.link.registry.remove(&self.core);
+        if let Some(rooms) = &self.rooms {
+            rooms.close();
+        }
+        let subscriber = self.link.subscriber.clone();
+        let channels = [
+            self.core.channel.clone(),
+            self.core.response_channel.clone(),
+        ];
+        self.link.runtime.spawn(async move {
+            for channel in channels {
+                let _ = subscriber.sunsubscribe(channel).await;
+            }
+        });
+    }
+}

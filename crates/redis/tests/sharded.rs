@@ -1,0 +1,563 @@
+//! The sharded adapter on a Redis Cluster of three masters, next to a Node
+//! socket.io 4.8 server with `createShardedAdapter` (ioredis `Cluster`
+//! clients with `shardedSubscribers`): two iocluster servers and the Node
+//! server act as one, in each subscription mode.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use iocluster_redis::fred::interfaces::{ClientLike, PubsubInterface};
+use iocluster_redis::{ShardedRedisAdapterConfig, SubscriptionMode};
+use iocluster_socketio::Payload;
+use serde_json::{Value, json};
+use support::{Factory, NodePeer, RedisCluster, RedisServer, RustServer, within};
+
+/// The cluster, our servers `a` and `b`, the Node peer; clients `n1`, `n2`
+/// on the Node server, `a1`, `a2` on `a`, `b1`, `b2` on `b`; `n1`, `a1`,
+/// `b1` in room `chat`.
+struct Fleet {
+    _cluster: RedisCluster,
+    a: RustServer,
+    b: RustServer,
+    peer: NodePeer,
+    /// Socket ids by client name.
+    ids: BTreeMap<&'static str, String>,
+}
+
+const CLIENTS: [&str; 6] = ["n1", "n2", "a1", "a2", "b1", "b2"];
+const IN_CHAT: [&str; 3] = ["n1", "a1", "b1"];
+
+async fn fleet(mode: SubscriptionMode) -> Fleet {
+    let cluster = RedisCluster::start().await;
+    let config = ShardedRedisAdapterConfig::default().subscription_mode(mode);
+    let a = RustServer::start_sharded(&cluster.url(), config.clone()).await;
+    let b = RustServer::start_sharded(&cluster.url(), config).await;
+    let mut peer = NodePeer::start_sharded_on_cluster(cluster.ports[1], mode.as_str()).await;
+    let mut ids = BTreeMap::new();
+    for name in CLIENTS {
+        let url = match &name[..1] {
+            "n" => peer.url(),
+            "a" => a.url(),
+            _ => b.url(),
+        };
+        ids.insert(name, peer.connect(name, &url).await);
+    }
+    for name in IN_CHAT {
+        peer.join(name, "chat").await;
+    }
+    let mut fleet = Fleet {
+        _cluster: cluster,
+        a,
+        b,
+        peer,
+        ids,
+    };
+    fleet.wait_for_servers(3).await;
+    if mode != SubscriptionMode::Static {
+        // Every server has a socket in chat: each listens on its channel.
+        fleet.wait_for_subscribers("socket.io#/#chat#", 3).await;
+    }
+    fleet
+}
+
+impl Fleet {
+    /// Waits until every server counts `n` servers.
+    async fn wait_for_servers(&mut self, n: usize) {
+        within("every server to count the others", async {
+            loop {
+                let a = self.a.io.of("/").server_count().await;
+                let b = self.b.io.of("/").server_count().await;
+                let node = self.peer.ok(json!({"cmd": "serverCount"})).await;
+                if a == n && b == n && node == json!(n) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+    }
+
+    /// Waits until Redis counts `n` subscribers of the shard channel.
+    async fn wait_for_subscribers(&mut self, channel: &str, n: u64) {
+        within(&format!("{n} subscribers of {channel}"), async {
+            loop {
+                let count = self
+                    .peer
+                    .ok(json!({"cmd": "shardNumsub", "channel": channel}))
+                    .await;
+                if count == json!(n) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+    }
+
+    /// How many times client `name` received event `ev`.
+    fn count(&self, name: &str, ev: &str) -> usize {
+        self.peer.received(name).iter().filter(|e| *e == ev).count()
+    }
+}
+
+/// From each origin (`a`, `b`, the Node server): a broadcast to all, to
+/// `chat`, to all but `chat`, and to one socket of another server; then
+/// markers on the namespace channel and on chat's (messages on different
+/// shard channels are not ordered with each other). Every targeted client
+/// gets each broadcast exactly once, no other client gets it.
+async fn broadcasts_reach_every_targeted_client_exactly_once(mode: SubscriptionMode) {
+    let mut fleet = fleet(mode).await;
+    for origin in ["a", "b"] {
+        let io = if origin == "a" {
+            &fleet.a.io
+        } else {
+            &fleet.b.io
+        };
+        let direct = if origin == "a" { "n2" } else { "a2" };
+        io.emit(
+            &format!("all-{origin}"),
+            Payload::new(vec![json!(1), json!({"x": "y"})]),
+        );
+        io.to("chat").emit(
+            &format!("chat-{origin}"),
+            Payload::new(vec![json!("hi")]).with_binary(Bytes::from_static(&[1, 2])),
+        );
+        io.broadcast()
+            .except("chat")
+            .emit(&format!("except-{origin}"), ());
+        io.to(fleet.ids[direct].clone())
+            .emit(&format!("direct-{origin}"), ());
+        io.emit(&format!("mark-{origin}"), ());
+        io.to("chat").emit(&format!("chatmark-{origin}"), ());
+    }
+    let emit = |rooms: Value, except: Value, ev: &str| json!({"cmd": "emit", "rooms": rooms, "except": except, "ev": ev, "args": [{"$bin": "0102"}]});
+    let b2 = fleet.ids["b2"].clone();
+    for command in [
+        emit(json!([]), json!([]), "all-n"),
+        emit(json!(["chat"]), json!([]), "chat-n"),
+        emit(json!([]), json!(["chat"]), "except-n"),
+        emit(json!([b2]), json!([]), "direct-n"),
+        emit(json!([]), json!([]), "mark-n"),
+        emit(json!(["chat"]), json!([]), "chatmark-n"),
+    ] {
+        fleet.peer.ok(command).await;
+    }
+    for origin in ["a", "b", "n"] {
+        for name in CLIENTS {
+            fleet
+                .peer
+                .client_event(name, &format!("mark-{origin}"))
+                .await;
+        }
+        for name in IN_CHAT {
+            fleet
+                .peer
+                .client_event(name, &format!("chatmark-{origin}"))
+                .await;
+        }
+    }
+    fleet.peer.client_event("n2", "direct-a").await;
+    fleet.peer.client_event("a2", "direct-b").await;
+    fleet.peer.client_event("b2", "direct-n").await;
+
+    assert_eq!(
+        fleet.peer.client_event("b1", "chat-a").await,
+        json!(["hi", {"$bin": "0102"}])
+    );
+    assert_eq!(
+        fleet.peer.client_event("a1", "chat-n").await,
+        json!([{"$bin": "0102"}])
+    );
+    assert_eq!(
+        fleet.peer.client_event("n2", "all-b").await,
+        json!([1, {"x": "y"}])
+    );
+    for origin in ["a", "b", "n"] {
+        for name in CLIENTS {
+            let in_chat = IN_CHAT.contains(&name);
+            let direct = matches!((origin, name), ("a", "n2") | ("b", "a2") | ("n", "b2"));
+            let expected = [
+                ("all", 1),
+                ("mark", 1),
+                ("chat", usize::from(in_chat)),
+                ("chatmark", usize::from(in_chat)),
+                ("except", usize::from(!in_chat)),
+                ("direct", usize::from(direct)),
+            ];
+            for (kind, times) in expected {
+                let ev = format!("{kind}-{origin}");
+                assert_eq!(
+                    fleet.count(name, &ev),
+                    times,
+                    "{name} got {ev} {} times ({mode:?})",
+                    fleet.count(name, &ev)
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamic_mode_broadcasts_reach_every_targeted_client_exactly_once() {
+    broadcasts_reach_every_targeted_client_exactly_once(SubscriptionMode::Dynamic).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn static_mode_broadcasts_reach_every_targeted_client_exactly_once() {
+    broadcasts_reach_every_targeted_client_exactly_once(SubscriptionMode::Static).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamic_private_mode_broadcasts_reach_every_targeted_client_exactly_once() {
+    broadcasts_reach_every_targeted_client_exactly_once(SubscriptionMode::DynamicPrivate).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_and_acks_cross_between_our_servers_and_node() {
+    let mut fleet = fleet(SubscriptionMode::Dynamic).await;
+
+    // fetch_sockets both ways.
+    let sockets = fleet
+        .a
+        .io
+        .of("/")
+        .to("chat")
+        .fetch_sockets()
+        .await
+        .expect("fetch_sockets");
+    let mut found: Vec<(String, String)> = sockets
+        .iter()
+        .map(|s| (s.id().to_owned(), s.data()["server"].to_string()))
+        .collect();
+    found.sort();
+    let mut expected: Vec<(String, String)> = [("n1", "node"), ("a1", "rust"), ("b1", "rust")]
+        .iter()
+        .map(|(name, server)| (fleet.ids[name].clone(), format!("\"{server}\"")))
+        .collect();
+    expected.sort();
+    assert_eq!(found, expected);
+    let node_socket = sockets
+        .iter()
+        .find(|s| s.data()["server"] == "node")
+        .unwrap();
+    assert!(node_socket.rooms().contains(&"chat".to_owned()));
+    let theirs = fleet
+        .peer
+        .ok(json!({"cmd": "fetchSockets", "rooms": [], "except": ["chat"]}))
+        .await;
+    let mut ids: Vec<&str> = theirs
+        .as_array()
+        .expect("an array of sockets")
+        .iter()
+        .filter_map(|s| s["id"].as_str())
+        .collect();
+    ids.sort();
+    let mut expected: Vec<&str> = ["n2", "a2", "b2"]
+        .iter()
+        .map(|n| fleet.ids[n].as_str())
+        .collect();
+    expected.sort();
+    assert_eq!(ids, expected);
+    let rust_socket = theirs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == fleet.ids["a2"].as_str())
+        .unwrap();
+    assert_eq!(rust_socket["data"], json!({"server": "rust"}));
+    assert!(
+        rust_socket["handshake"]["url"]
+            .as_str()
+            .is_some_and(|url| url.starts_with("/socket.io/"))
+    );
+
+    // Server-side emits with acks both ways.
+    let replies = fleet
+        .a
+        .io
+        .of("/")
+        .server_side_emit_with_ack("ping-server", json!("from-a"), Duration::from_secs(3))
+        .await
+        .expect("every server replies");
+    let mut replies: Vec<Value> = replies.into_iter().map(|p| p.args[0].clone()).collect();
+    replies.sort_by_key(Value::to_string);
+    assert_eq!(replies, [json!("node-pong"), json!("rust-pong")]);
+    let event = fleet
+        .peer
+        .event("Node's server-side handler", |e| {
+            e["event"] == "server-event"
+        })
+        .await;
+    assert_eq!(event["args"], json!(["from-a"]));
+    assert_eq!(
+        fleet.b.server_event("ping-server").await.payload.args,
+        [json!("from-a")]
+    );
+    let replies = fleet
+        .peer
+        .ok(json!({"cmd": "serverSideEmit", "ev": "ping-server", "args": ["from-node"], "ack": true}))
+        .await;
+    assert_eq!(replies, json!(["rust-pong", "rust-pong"]));
+    fleet
+        .peer
+        .ok(json!({"cmd": "serverSideEmit", "ev": "hello", "args": [{"$bin": "ff"}]}))
+        .await;
+    let hello = fleet.a.server_event("hello").await;
+    assert_eq!(hello.payload.attachments, [Bytes::from_static(&[0xff])]);
+
+    // Broadcasts with acks from either side return every reply.
+    let replies = fleet
+        .a
+        .io
+        .of("/")
+        .to("chat")
+        .timeout(Duration::from_secs(3))
+        .emit_with_ack("ask", "question")
+        .await;
+    assert!(replies.complete, "{replies:?}");
+    let mut answers: Vec<Value> = replies.replies.iter().map(|p| p.args[0].clone()).collect();
+    answers.sort_by_key(Value::to_string);
+    assert_eq!(answers, [json!("a1-ack"), json!("b1-ack"), json!("n1-ack")]);
+    let answers = fleet
+        .peer
+        .ok(json!({"cmd": "emitWithAck", "rooms": [], "except": [], "ev": "ask", "args": [1]}))
+        .await;
+    let mut answers: Vec<String> = answers
+        .as_array()
+        .expect("replies")
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
+    answers.sort();
+    assert_eq!(
+        answers,
+        ["a1-ack", "a2-ack", "b1-ack", "b2-ack", "n1-ack", "n2-ack"]
+    );
+
+    // Joins and disconnects requested by Node and by us.
+    fleet
+        .peer
+        .ok(json!({"cmd": "socketsJoin", "rooms": [], "except": ["chat"], "join": "lobby"}))
+        .await;
+    fleet.wait_for_subscribers("socket.io#/#lobby#", 3).await;
+    fleet.a.io.to("lobby").emit("lobby", ());
+    for name in ["n2", "a2", "b2"] {
+        fleet.peer.client_event(name, "lobby").await;
+    }
+    fleet.b.io.to("lobby").disconnect_sockets(false);
+    for name in ["n2", "a2", "b2"] {
+        fleet
+            .peer
+            .event(&format!("{name} to be disconnected"), |e| {
+                e["event"] == "client-disconnect" && e["name"] == name
+            })
+            .await;
+    }
+    // The room is gone everywhere: every server left its channel.
+    fleet.wait_for_subscribers("socket.io#/#lobby#", 0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_on_the_sharded_channels_is_counted_and_dropped() {
+    let redis = RedisServer::start().await;
+    let config = ShardedRedisAdapterConfig::default().channel_prefix("robust");
+    let a = RustServer::start_sharded(&redis.url(), config.clone()).await;
+    let b = RustServer::start_sharded(&redis.url(), config).await;
+    let mut peer = NodePeer::start(redis.port).await;
+    peer.connect("a1", &a.url()).await;
+    peer.join("a1", "room").await;
+    let client = iocluster_redis::connect_client(&redis.url())
+        .await
+        .expect("connect");
+    within("a to listen on the room's channel", async {
+        loop {
+            let reply: Vec<iocluster_redis::fred::types::Value> = client
+                .pubsub_shardnumsub("robust#/#room#")
+                .await
+                .expect("SHARDNUMSUB");
+            if reply.get(1).and_then(|v| v.as_u64()) == Some(1) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    let garbage: [&[u8]; 9] = [
+        b"",
+        b"{not json",
+        &[0xc1],
+        &[0x93, 0xa1, b'x'],
+        &[0xdd, 0xff, 0xff, 0xff, 0xff],
+        br#"{"type":99,"uid":"x","nsp":"/"}"#,
+        br#"{"type":3,"uid":"x","nsp":"/","data":{"packet":{"type":2}}}"#,
+        br#"{"type":9,"uid":"x","nsp":"/","data":{"packet":"not an array"}}"#,
+        br#"{"type":3,"uid":"x","nsp":"/","data":[1]}"#,
+    ];
+    let Factory::Sharded(factory) = a.factory.clone() else {
+        unreachable!("a sharded server")
+    };
+    for channel in ["robust#/#", "robust#/#room#"] {
+        for message in garbage {
+            let _: i64 = client
+                .spublish(channel, Bytes::from_static(message))
+                .await
+                .expect("SPUBLISH");
+        }
+    }
+    within("every garbage message to be counted", async {
+        while factory.malformed_messages() < 2 * garbage.len() as u64 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    b.io.to("room").emit("still-alive", json!(1));
+    assert_eq!(peer.client_event("a1", "still-alive").await, json!([1]));
+    let _ = client.quit().await;
+}
+
+/// Replaces the sender's uid and the request id (random, 16 hex characters
+/// each on both sides) by fixed text, in JSON or msgpack bytes alike.
+fn normalized(bytes: &[u8]) -> String {
+    let (value, _) = if bytes.first() == Some(&b'{') {
+        (
+            serde_json::from_slice::<Value>(bytes).expect("JSON"),
+            Vec::new(),
+        )
+    } else {
+        iocluster_redis::msgpack::decode(bytes).expect("msgpack")
+    };
+    let mut text: Vec<u8> = bytes.to_vec();
+    for (key, fixed) in [("uid", "U"), ("requestId", "R")] {
+        let found = value
+            .get(key)
+            .or_else(|| value["data"].get(key))
+            .and_then(Value::as_str);
+        if let Some(id) = found {
+            assert_eq!(id.len(), 16, "{key} {id} is 16 hex characters as Node's");
+            let id = id.as_bytes();
+            let fixed = fixed.repeat(16);
+            while let Some(at) = text.windows(id.len()).position(|w| w == id) {
+                text.splice(at..at + id.len(), fixed.bytes());
+            }
+        }
+    }
+    String::from_utf8_lossy(&text).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_messages_are_byte_identical_to_nodes() {
+    use iocluster_redis::fred::interfaces::EventInterface;
+    let redis = RedisServer::start().await;
+    let static_mode =
+        ShardedRedisAdapterConfig::default().subscription_mode(SubscriptionMode::Static);
+    let rust = RustServer::start_sharded(&redis.url(), static_mode).await;
+    let mut peer = NodePeer::start_sharded(redis.port, "static").await;
+    let listener = iocluster_redis::connect_subscriber(&redis.url())
+        .await
+        .expect("connect");
+    let mut messages = listener.message_rx();
+    listener
+        .ssubscribe("socket.io#/#")
+        .await
+        .expect("SSUBSCRIBE");
+    let io = &rust.io;
+    let ns = io.of("/");
+    let mut next = async || {
+        let message = within("a message on socket.io#/#", messages.recv())
+            .await
+            .expect("a message");
+        match message.value {
+            iocluster_redis::fred::types::Value::Bytes(bytes) => bytes.to_vec(),
+            iocluster_redis::fred::types::Value::String(s) => s.as_bytes().to_vec(),
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    let emit = |rooms: Value, except: Value, args: Value| json!({"cmd": "emit", "rooms": rooms, "except": except, "ev": "ev", "args": args});
+    type Ours<'a> = Box<dyn Fn() + 'a>;
+    let cases: Vec<(&str, Value, Ours)> = vec![
+        (
+            "broadcast",
+            emit(
+                json!([]),
+                json!(["r"]),
+                json!([1, "a", {"k": [true, null]}]),
+            ),
+            Box::new(|| {
+                ns.except("r").emit(
+                    "ev",
+                    Payload::new(vec![json!(1), json!("a"), json!({"k": [true, null]})]),
+                )
+            }),
+        ),
+        (
+            "binary broadcast to two rooms",
+            emit(json!(["r", "s"]), json!([]), json!([{"$bin": "0102"}])),
+            Box::new(|| {
+                ns.to("r").to("s").emit(
+                    "ev",
+                    Payload::new(vec![]).with_binary(Bytes::from_static(&[1, 2])),
+                )
+            }),
+        ),
+        (
+            "volatile broadcast",
+            json!({"cmd": "emit", "rooms": ["r"], "except": [], "ev": "ev", "volatile": true}),
+            Box::new(|| ns.to("r").volatile().emit("ev", ())),
+        ),
+        (
+            "join",
+            json!({"cmd": "socketsJoin", "rooms": ["r"], "except": ["s"], "join": "lobby"}),
+            Box::new(|| ns.to("r").except("s").sockets_join(["lobby"])),
+        ),
+        (
+            "disconnect",
+            json!({"cmd": "disconnectSockets", "rooms": ["r"], "except": [], "close": true}),
+            Box::new(|| ns.to("r").disconnect_sockets(true)),
+        ),
+        (
+            "server-side emit",
+            json!({"cmd": "serverSideEmit", "ev": "hello", "args": [{"a": 1}, {"$bin": "ff"}]}),
+            Box::new(|| {
+                ns.server_side_emit(
+                    "hello",
+                    Payload::new(vec![json!({"a": 1})]).with_binary(Bytes::from_static(&[0xff])),
+                )
+            }),
+        ),
+    ];
+    for (what, theirs, ours) in cases {
+        peer.ok(theirs).await;
+        let node = normalized(&next().await);
+        ours();
+        let rust = normalized(&next().await);
+        assert_eq!(rust, node, "{what}");
+    }
+
+    // Requests. The listener here counts as a server that never answers:
+    // the requests time out, and are not waited for.
+    peer.send(json!({"cmd": "fetchSockets", "rooms": ["r"], "except": [], "timeout": 300}))
+        .await;
+    let node = normalized(&next().await);
+    let short = Duration::from_millis(300);
+    let fetching = ns.to("r").timeout(short).fetch_sockets();
+    let (_, ours) = tokio::join!(fetching, next());
+    assert_eq!(normalized(&ours), node, "fetch sockets");
+
+    peer.send(json!({"cmd": "serverSideEmit", "ev": "ping-server", "args": [2], "ack": true}))
+        .await;
+    let node = normalized(&next().await);
+    let emitting = ns.server_side_emit_with_ack("ping-server", json!(2), short);
+    let (_, ours) = tokio::join!(emitting, next());
+    assert_eq!(normalized(&ours), node, "server-side emit with ack");
+
+    peer.send(json!({"cmd": "emitWithAck", "rooms": ["r"], "except": [], "ev": "ask", "args": [], "timeout": 300}))
+        .await;
+    let node = normalized(&next().await);
+    let asking = ns.to("r").timeout(short).emit_with_ack("ask", ());
+    let (_, ours) = tokio::join!(asking, next());
+    assert_eq!(normalized(&ours), node, "broadcast with acks");
+    let _ = listener.quit().await;
+}

@@ -1,0 +1,167 @@
+//! `rediss://user:password@host:port` works from the URL alone: TLS
+//! (rustls, the system's roots, here a test CA named by `SSL_CERT_FILE`)
+//! and ACL credentials. Two of our servers on a TLS-only `redis-server`
+//! with a certificate made by `openssl` at test time count each other and
+//! exchange a server-side emit with ack.
+
+mod support;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use iocluster_redis::{RedisAdapterConfig, ShardedRedisAdapterConfig};
+use serde_json::json;
+use support::{RustServer, free_port, within};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+/// Runs `openssl` with `args` in `dir`.
+fn openssl(dir: &Path, args: &[&str]) {
+    let status = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl must be installed");
+    assert!(status.success(), "openssl {args:?}: {status}");
+}
+
+/// A CA and a certificate for 127.0.0.1 signed by it (P-256: quick).
+fn make_certificates(dir: &Path) {
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
+    let mut ca = vec!["req", "-x509", "-nodes", "-days", "1"];
+    ca.extend(ec);
+    ca.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-subj",
+        "/CN=iocluster test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+    ]);
+    openssl(dir, &ca);
+    let mut csr = vec!["req", "-nodes"];
+    csr.extend(ec);
+    csr.extend([
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    openssl(dir, &csr);
+    std::fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1\n").expect("write");
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-out",
+            "server.crt",
+            "-extfile",
+            "server.ext",
+        ],
+    );
+}
+
+#[test]
+fn rediss_urls_with_credentials_connect_both_adapters() {
+    let dir = std::env::temp_dir().join(format!("iocluster-redis-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a directory for the certificates");
+    make_certificates(&dir);
+    // SAFETY: the only test of this binary, and no other thread of it
+    // exists yet (the runtime is built below): nothing reads the
+    // environment concurrently.
+    unsafe { std::env::set_var("SSL_CERT_FILE", dir.join("ca.crt")) };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(run(&dir));
+    drop(runtime);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+async fn run(dir: &Path) {
+    let port = free_port();
+    let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    let mut redis = Command::new("redis-server")
+        .args(["--port", "0", "--bind", "127.0.0.1"])
+        .args(["--tls-port", &port.to_string()])
+        .args(["--tls-cert-file", &path("server.crt")])
+        .args(["--tls-key-file", &path("server.key")])
+        .args(["--tls-ca-cert-file", &path("ca.crt")])
+        .args(["--tls-auth-clients", "no"])
+        .args(["--save", "", "--appendonly", "no"])
+        // The default user needs another password: connecting at all
+        // proves the URL's user and password were used.
+        .args(["--requirepass", "not-the-one"])
+        .args(["--user", "alice", "on", ">wonderland", "~*", "&*", "+@all"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("redis-server must be installed");
+    let stdout = redis.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    within("redis-server (TLS) to accept connections", async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains("Ready to accept connections") {
+                return;
+            }
+        }
+        panic!("redis-server exited before it was ready (built without TLS?)");
+    })
+    .await;
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+
+    let url = format!("rediss://alice:wonderland@127.0.0.1:{port}");
+    let a = RustServer::start_with(&url, RedisAdapterConfig::default()).await;
+    let b = RustServer::start_with(&url, RedisAdapterConfig::default()).await;
+    assert_eq!(a.io.of("/").server_count().await, 2);
+    let replies =
+        a.io.of("/")
+            .server_side_emit_with_ack("ping-server", json!("over tls"), Duration::from_secs(3))
+            .await
+            .expect("b replies");
+    assert_eq!(replies.len(), 1);
+    assert_eq!(
+        b.server_event("ping-server").await.payload.args,
+        [json!("over tls")]
+    );
+
+    // The sharded adapter, on the same URL.
+    let config = ShardedRedisAdapterConfig::default().channel_prefix("tls");
+    let c = RustServer::start_sharded(&url, config.clone()).await;
+    let d = RustServer::start_sharded(&url, config).await;
+    assert_eq!(c.io.of("/").server_count().await, 2);
+    let replies =
+        c.io.of("/")
+            .server_side_emit_with_ack("ping-server", json!("sharded"), Duration::from_secs(3))
+            .await
+            .expect("d replies");
+    assert_eq!(replies.len(), 1);
+    d.server_event("ping-server").await;
+
+    // A wrong password is refused.
+    let wrong = format!("rediss://alice:nope@127.0.0.1:{port}");
+    assert!(iocluster_redis::connect_client(&wrong).await.is_err());
+    let _ = redis.start_kill();
+}
