@@ -322,21 +322,13 @@ impl Adapter for RedisAdapter {
             })
             .map_err(|e| AdapterError::Unavailable(e.to_string()))?;
             core.publisher.publish(core.channels.request.clone(), json);
-            let deadline = tokio::time::Instant::now() + timeout;
-            let mut received = 0;
-            while received < expected {
-                match tokio::time::timeout_at(deadline, request.responses.recv()).await {
-                    Ok(Some((value, _))) => {
-                        received += 1;
-                        if let Some(Value::Array(theirs)) = value.get("sockets") {
-                            sockets.extend(theirs.iter().filter_map(remote::socket_info));
-                        }
+            request
+                .collect(expected, timeout, |(value, _)| {
+                    if let Some(Value::Array(theirs)) = value.get("sockets") {
+                        sockets.extend(theirs.iter().filter_map(remote::socket_info));
                     }
-                    Ok(None) | Err(_) => {
-                        return Err(AdapterError::Timeout { received, expected });
-                    }
-                }
-            }
+                })
+                .await?;
             Ok(sockets)
         })
     }
@@ -397,22 +389,13 @@ impl Adapter for RedisAdapter {
             })
             .map_err(|e| AdapterError::Unavailable(e.to_string()))?;
             core.publisher.publish(core.channels.request.clone(), json);
-            let deadline = tokio::time::Instant::now() + timeout;
             let mut replies = Vec::with_capacity(expected);
-            while replies.len() < expected {
-                match tokio::time::timeout_at(deadline, request.responses.recv()).await {
-                    Ok(Some((value, attachments))) => {
-                        let args = value.get("data").cloned().into_iter().collect();
-                        replies.push(Payload { args, attachments });
-                    }
-                    Ok(None) | Err(_) => {
-                        return Err(AdapterError::Timeout {
-                            received: replies.len(),
-                            expected,
-                        });
-                    }
-                }
-            }
+            request
+                .collect(expected, timeout, |(value, attachments)| {
+                    let args = value.get("data").cloned().into_iter().collect();
+                    replies.push(Payload { args, attachments });
+                })
+                .await?;
             Ok(replies)
         })
     }

@@ -2,8 +2,10 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
+use iocluster_socketio::adapter::AdapterError;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -79,6 +81,27 @@ pub(crate) struct Request {
     pub(crate) id: String,
     pub(crate) responses: mpsc::Receiver<Response>,
     table: Table,
+}
+
+impl Request {
+    /// Waits for `expected` responses until `timeout`, handing each to
+    /// `take`; fails with [`AdapterError::Timeout`] when they do not all
+    /// come in time.
+    pub(crate) async fn collect(
+        &mut self,
+        expected: usize,
+        timeout: Duration,
+        mut take: impl FnMut(Response),
+    ) -> Result<(), AdapterError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        for received in 0..expected {
+            match tokio::time::timeout_at(deadline, self.responses.recv()).await {
+                Ok(Some(response)) => take(response),
+                Ok(None) | Err(_) => return Err(AdapterError::Timeout { received, expected }),
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Drop for Request {

@@ -368,19 +368,11 @@ impl Adapter for ShardedRedisAdapter {
                 Some(data),
                 &[],
             );
-            let deadline = tokio::time::Instant::now() + timeout;
-            let mut received = 0;
-            while received < expected {
-                match tokio::time::timeout_at(deadline, request.responses.recv()).await {
-                    Ok(Some((data, _))) => {
-                        received += 1;
-                        sockets.extend(core::fetched_sockets(&data));
-                    }
-                    Ok(None) | Err(_) => {
-                        return Err(AdapterError::Timeout { received, expected });
-                    }
-                }
-            }
+            request
+                .collect(expected, timeout, |(data, _)| {
+                    sockets.extend(core::fetched_sockets(&data));
+                })
+                .await?;
             Ok(sockets)
         })
     }
@@ -450,22 +442,13 @@ impl Adapter for ShardedRedisAdapter {
                 Some(data),
                 &attachments,
             );
-            let deadline = tokio::time::Instant::now() + timeout;
             let mut replies = Vec::with_capacity(expected);
-            while replies.len() < expected {
-                match tokio::time::timeout_at(deadline, request.responses.recv()).await {
-                    Ok(Some((data, attachments))) => {
-                        let args = data.get("packet").cloned().into_iter().collect();
-                        replies.push(Payload { args, attachments });
-                    }
-                    Ok(None) | Err(_) => {
-                        return Err(AdapterError::Timeout {
-                            received: replies.len(),
-                            expected,
-                        });
-                    }
-                }
-            }
+            request
+                .collect(expected, timeout, |(data, attachments)| {
+                    let args = data.get("packet").cloned().into_iter().collect();
+                    replies.push(Payload { args, attachments });
+                })
+                .await?;
             Ok(replies)
         })
     }
