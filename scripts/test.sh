@@ -117,15 +117,20 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo build --workspace --examples --bins"
 cargo build --workspace --examples --bins
 
-step "Benchmark smoke test (bench/compare --quick --only iocluster,node)"
-bench/compare --quick --only iocluster,node
+step "Benchmark smoke test (bench/compare --quick --only iocluster,node,nginx,direct)"
+bench/compare --quick --only iocluster,node,nginx,direct
+
+target_dir="$(cargo metadata --format-version 1 --no-deps \
+    | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')"
+
+step "Redis benchmark smoke test (tests/js/redis/bench/fanout.mjs: 10 clients, 1 s)"
+(cd tests/js/redis && CLIENTS=10 DURATION_MS=1000 RATE=20 BIN="$target_dir/debug/iocluster" \
+    node bench/fanout.mjs)
 
 step "cargo test --workspace"
 cargo test --workspace
 
 step "Node end-to-end tests (tests/js: npm test)"
-target_dir="$(cargo metadata --format-version 1 --no-deps \
-    | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')"
 echo "binaries from $target_dir/debug"
 (cd tests/js && IOCLUSTER_TARGET_DIR="$target_dir/debug" npm test)
 

@@ -39,6 +39,11 @@ impl<T: AsyncRead + Unpin> AsyncRead for PrefixedIo<T> {
             let n = self.prefix.len().min(buf.remaining());
             buf.put_slice(&self.prefix[..n]);
             self.prefix.advance(n);
+            if !self.prefix.has_remaining() {
+                // An empty slice would still hold the whole buffer, for as
+                // long as the connection lives.
+                self.prefix = Bytes::new();
+            }
             return Poll::Ready(Ok(()));
         }
         Pin::new(&mut self.inner).poll_read(cx, buf)

@@ -24,7 +24,7 @@ use crate::{Sid, heartbeat};
 
 /// Read buffer of a WebSocket connection: memory every idle session pays;
 /// larger messages still arrive whole, over several reads.
-const WEBSOCKET_READ_BUFFER: usize = 512;
+const WEBSOCKET_READ_BUFFER: usize = 256;
 /// Frames are gathered up to this many bytes before a write (the writer
 /// flushes after each batch anyway); the buffer grows only as needed.
 const WEBSOCKET_WRITE_BATCH: usize = 64 * 1024;
