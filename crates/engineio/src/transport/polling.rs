@@ -84,9 +84,22 @@ pub(crate) async fn poll(session: Arc<Session>) -> Response {
                 Phase::Closed(_) => (Some("1".to_owned()), false),
                 _ if state.transport != TransportKind::Polling => (Some("6".to_owned()), false),
                 _ if !state.queue.is_empty() => {
-                    let body = payload::encode(state.queue.iter());
-                    let flushed_close = state.queue.back() == Some(&Packet::Close);
-                    state.queue.clear();
+                    // As in Node, the close packet goes out in a response of
+                    // its own, after what was queued before it: a client
+                    // handles those messages before it closes (the
+                    // Socket.IO client handles a decoded packet a tick
+                    // later, so a DISCONNECT sharing a payload with the
+                    // close would be reported as "transport close").
+                    // (Packets after the close packet, noops, are moot.)
+                    let queued = state.queue.len();
+                    let (send, consumed, flushed_close) =
+                        match state.queue.iter().position(|p| *p == Packet::Close) {
+                            Some(0) => (1, queued, true),
+                            Some(close) => (close, close, false),
+                            None => (queued, queued, false),
+                        };
+                    let body = payload::encode(state.queue.iter().take(send));
+                    state.queue.drain(..consumed);
                     state.messages = 0;
                     (Some(body), flushed_close)
                 }
