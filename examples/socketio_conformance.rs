@@ -22,7 +22,7 @@ async fn main() -> std::io::Result<()> {
         .connect_timeout(Duration::from_millis(1000));
     let io = Server::new(config);
     io.on_connection(|socket| {
-        let _ = socket.emit("auth", socket.handshake().auth.clone());
+        let _ = socket.emit("auth", socket.auth().clone());
         socket.on("message", |socket, args, _ack| {
             let _ = socket.emit("message-back", args);
         });
@@ -33,7 +33,7 @@ async fn main() -> std::io::Result<()> {
         });
     });
     io.of("/custom").on_connection(|socket| {
-        let _ = socket.emit("auth", Payload::from(socket.handshake().auth.clone()));
+        let _ = socket.emit("auth", Payload::from(socket.auth().clone()));
     });
     let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
     println!(

@@ -90,13 +90,13 @@ async fn run() -> Result<(), String> {
 
     let custom_log = log.clone();
     io.of("/custom").on_connection(move |socket| {
-        let _ = socket.emit("auth", socket.handshake().auth.clone());
+        let _ = socket.emit("auth", socket.auth().clone());
         register_events(socket, &custom_log);
     });
 
     let private = io.of("/private");
     private.use_middleware(|socket| async move {
-        match socket.handshake().auth.get("token") {
+        match socket.auth().get("token") {
             Some(Value::String(token)) if token == "secret" => Ok(()),
             _ => Err(ConnectError::new("not authorized").with_data(json!({ "code": 42 }))),
         }

@@ -80,7 +80,7 @@ async fn start_server() -> TestServer {
         });
     });
     io.of("/admin").on_connection(|socket| {
-        let _ = socket.emit("auth", socket.handshake().auth.clone());
+        let _ = socket.emit("auth", socket.auth().clone());
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -184,7 +184,7 @@ impl Namespace {
     /// # fn demo(io: iocluster_socketio::Server) {
     /// use iocluster_socketio::ConnectError;
     /// io.of("/").use_middleware(|socket| async move {
-    ///     match socket.handshake().auth.get("token") {
+    ///     match socket.auth().get("token") {
     ///         Some(_) => Ok(()),
     ///         None => Err(ConnectError::new("not authorized")),
     ///     }
@@ -489,7 +489,7 @@ impl LocalNamespace {
             .into_iter()
             .map(|socket| SocketInfo {
                 id: socket.id().to_owned(),
-                handshake: socket.handshake().clone(),
+                handshake: socket.handshake(),
                 rooms: socket.rooms(),
                 data: socket.data(),
             })

@@ -2,7 +2,6 @@
 //! other servers.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use bytes::Bytes;
 use iocluster_socketio::adapter::{BroadcastOptions, LocalNamespace};
@@ -14,7 +13,7 @@ use tokio::sync::watch;
 
 use super::RedisAdapterConfig;
 use super::link::Publisher;
-use super::pending::Pending;
+use super::pending::{Pending, request_timeout};
 use crate::channels::Channels;
 use crate::uid::uid;
 use crate::wire::{self, PlainResponse, RequestType, TypedResponse};
@@ -345,11 +344,7 @@ impl AdapterCore {
             _ => return,
         };
         let opts = request.opts().unwrap_or_default();
-        let timeout = opts
-            .flags
-            .timeout
-            .map(Duration::from_millis)
-            .unwrap_or(self.config.requests_timeout);
+        let timeout = request_timeout(&opts.flags, self.config.requests_timeout);
         let mut acks = self.local.broadcast_with_ack(packet, &opts);
         self.respond_json(
             &request,

@@ -36,6 +36,7 @@ use serde_json::Value;
 pub use self::config::RedisAdapterConfig;
 use self::core::AdapterCore;
 use self::link::{Link, PubSub};
+use self::pending::request_timeout;
 pub use self::sharded::{
     ShardedRedisAdapter, ShardedRedisAdapterConfig, ShardedRedisAdapterFactory, SubscriptionMode,
 };
@@ -303,11 +304,7 @@ impl Adapter for RedisAdapter {
             return Box::pin(async move { Ok(sockets) });
         }
         let core = Arc::clone(&self.core);
-        let timeout = opts
-            .flags
-            .timeout
-            .map(Duration::from_millis)
-            .unwrap_or(core.config.requests_timeout);
+        let timeout = request_timeout(&opts.flags, core.config.requests_timeout);
         Box::pin(async move {
             let expected = other_servers(&core).await;
             if expected == 0 {

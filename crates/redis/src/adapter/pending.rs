@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use iocluster_socketio::adapter::AdapterError;
+use iocluster_socketio::adapter::{AdapterError, BroadcastFlags};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -81,6 +81,12 @@ pub(crate) struct Request {
     pub(crate) id: String,
     pub(crate) responses: mpsc::Receiver<Response>,
     table: Table,
+}
+
+/// How long a request waits for other servers: the operator's `timeout`
+/// flag, else the adapter's `requests_timeout`.
+pub(crate) fn request_timeout(flags: &BroadcastFlags, default: Duration) -> Duration {
+    flags.timeout.map(Duration::from_millis).unwrap_or(default)
 }
 
 impl Request {

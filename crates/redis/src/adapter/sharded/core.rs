@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
 
 use bytes::Bytes;
 use iocluster_socketio::adapter::{BroadcastOptions, LocalNamespace, SocketInfo};
@@ -16,7 +15,7 @@ use tokio::sync::watch;
 use super::config::{ShardedRedisAdapterConfig, SubscriptionMode};
 use super::wire::{self, Incoming, Item, MessageType};
 use crate::adapter::link::{Listener, Publisher};
-use crate::adapter::pending::Pending;
+use crate::adapter::pending::{Pending, request_timeout};
 use crate::adapter::remote;
 
 /// Whether a room name looks like a socket id to Node (`length === 20`,
@@ -159,11 +158,7 @@ impl ShardedCore {
             self.local.broadcast(&encode(&packet), &opts);
             return;
         };
-        let timeout = opts
-            .flags
-            .timeout
-            .map(Duration::from_millis)
-            .unwrap_or(self.config.requests_timeout);
+        let timeout = request_timeout(&opts.flags, self.config.requests_timeout);
         let mut acks = self.local.broadcast_with_ack(packet, &opts);
         let count = acks.expected as u64;
         self.respond(

@@ -36,7 +36,7 @@ use self::rooms::RoomSync;
 use self::wire::{Item, MessageType};
 use super::acks::{self, AckResponse};
 use super::link::Link;
-use super::pending::Response;
+use super::pending::{Response, request_timeout};
 
 /// One namespace's sharded Redis adapter. Made by
 /// [`ShardedRedisAdapterFactory`].
@@ -171,11 +171,7 @@ impl Adapter for ShardedRedisAdapter {
             return Box::pin(async move { Ok(sockets) });
         }
         let core = Arc::clone(&self.core);
-        let timeout = opts
-            .flags
-            .timeout
-            .map(Duration::from_millis)
-            .unwrap_or(core.config.requests_timeout);
+        let timeout = request_timeout(&opts.flags, core.config.requests_timeout);
         Box::pin(async move {
             let expected = other_servers(&core).await;
             if expected == 0 {
