@@ -10,7 +10,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use iocluster::cluster::{Balance, Cluster, ClusterConfig, EngineOptions, WorkerCommand};
+use iocluster::Fleet;
+use iocluster::cluster::{Balance, ClusterConfig, EngineOptions, WorkerCommand};
+use iocluster_duration::CliDuration;
 
 /// Socket.IO on every core: a master that hands each connection to the
 /// worker owning its session.
@@ -55,35 +57,40 @@ enum Command {
     },
 }
 
-/// Durations: `500ms`, `10s`, `2m`; a bare number is milliseconds (as
-/// Node's options).
-fn duration(text: &str) -> Result<Duration, String> {
-    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
-        Some(at) => text.split_at(at),
-        None => (text, "ms"),
-    };
-    let value: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 500ms, 10s or 2m"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(value)),
-        "s" => Ok(Duration::from_secs(value)),
-        "m" => Ok(Duration::from_secs(value * 60)),
-        _ => Err(format!("{text:?}: unknown unit {unit:?} (use ms, s or m)")),
+/// The library's defaults, which the flags below show and use.
+fn defaults() -> ClusterConfig {
+    ClusterConfig::default()
+}
+
+/// The library's engine defaults.
+fn engine_defaults() -> EngineOptions {
+    EngineOptions::default()
+}
+
+/// The default of `--transports`.
+fn default_transports() -> Vec<String> {
+    let engine = engine_defaults();
+    let mut transports = Vec::new();
+    if engine.polling {
+        transports.push("polling".to_owned());
     }
+    if engine.websocket {
+        transports.push("websocket".to_owned());
+    }
+    transports
 }
 
 #[derive(Debug, clap::Args)]
 struct ServeArgs {
     /// How new sessions are spread: random, round-robin, least-connection,
     /// ip-hash, forwarded-for.
-    #[arg(long, env = "IOCLUSTER_BALANCE", default_value = "least-connection")]
+    #[arg(long, env = "IOCLUSTER_BALANCE", default_value_t = defaults().balance)]
     balance: Balance,
     /// Port to listen on (0: any free port).
-    #[arg(long, env = "IOCLUSTER_PORT", default_value_t = 3000)]
+    #[arg(long, env = "IOCLUSTER_PORT", default_value_t = defaults().listen.port())]
     port: u16,
     /// Address to listen on (`0.0.0.0` or `::` for every interface).
-    #[arg(long, env = "IOCLUSTER_HOST", default_value = "127.0.0.1")]
+    #[arg(long, env = "IOCLUSTER_HOST", default_value_t = defaults().listen.ip())]
     host: IpAddr,
     /// Number of worker processes (default: one per CPU).
     #[arg(long, env = "IOCLUSTER_WORKERS")]
@@ -93,17 +100,22 @@ struct ServeArgs {
     /// workers).
     #[arg(long, env = "IOCLUSTER_THREADS_PER_WORKER", value_parser = clap::value_parser!(u16).range(1..))]
     threads_per_worker: Option<u16>,
-    /// How long a client may take to send its first request head.
-    #[arg(long, env = "IOCLUSTER_HEAD_TIMEOUT", default_value = "10s", value_parser = duration)]
-    head_timeout: Duration,
+    /// How long a client may take to send its first request head
+    /// (durations: `500ms`, `10s`, `2m`; a bare number is milliseconds).
+    #[arg(long, env = "IOCLUSTER_HEAD_TIMEOUT", default_value_t = CliDuration(defaults().head_timeout))]
+    head_timeout: CliDuration,
     /// The largest first request head, in bytes (larger: 431).
-    #[arg(long, env = "IOCLUSTER_MAX_HEAD", default_value_t = 16 * 1024)]
+    #[arg(long, env = "IOCLUSTER_MAX_HEAD", default_value_t = defaults().max_head)]
     max_head: usize,
     /// How long a graceful shutdown may take before workers are killed.
-    #[arg(long, env = "IOCLUSTER_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = duration)]
-    shutdown_timeout: Duration,
+    #[arg(long, env = "IOCLUSTER_SHUTDOWN_TIMEOUT", default_value_t = CliDuration(defaults().shutdown_timeout))]
+    shutdown_timeout: CliDuration,
+    /// A worker that stays up this long resets its slot's restart backoff
+    /// (restarts wait 100 ms, doubling on each quick exit, up to 10 s).
+    #[arg(long, env = "IOCLUSTER_BACKOFF_RESET", default_value_t = CliDuration(defaults().backoff_reset))]
+    backoff_reset: CliDuration,
     /// Admin endpoint (`/status`); keep it on loopback. `off` disables it.
-    #[arg(long, env = "IOCLUSTER_ADMIN", default_value = "127.0.0.1:3300")]
+    #[arg(long, env = "IOCLUSTER_ADMIN", default_value_t = ClusterConfig::DEFAULT_ADMIN.to_string())]
     admin: String,
     /// Sync the workers (and other nodes) through this Redis instead of
     /// through the master: `redis://host:port`, or
@@ -123,22 +135,22 @@ struct ServeArgs {
     )]
     redis_sharded: Option<iocluster::redis::SubscriptionMode>,
     /// Engine.IO path.
-    #[arg(long, env = "IOCLUSTER_PATH", default_value = "/socket.io/")]
+    #[arg(long, env = "IOCLUSTER_PATH", default_value_t = engine_defaults().path)]
     path: String,
     /// Engine.IO pingInterval.
-    #[arg(long, env = "IOCLUSTER_PING_INTERVAL", default_value = "25s", value_parser = duration)]
-    ping_interval: Duration,
+    #[arg(long, env = "IOCLUSTER_PING_INTERVAL", default_value_t = CliDuration(Duration::from_millis(engine_defaults().ping_interval_ms)))]
+    ping_interval: CliDuration,
     /// Engine.IO pingTimeout.
-    #[arg(long, env = "IOCLUSTER_PING_TIMEOUT", default_value = "20s", value_parser = duration)]
-    ping_timeout: Duration,
+    #[arg(long, env = "IOCLUSTER_PING_TIMEOUT", default_value_t = CliDuration(Duration::from_millis(engine_defaults().ping_timeout_ms)))]
+    ping_timeout: CliDuration,
     /// Largest message or polling body, in bytes (maxHttpBufferSize).
-    #[arg(long, env = "IOCLUSTER_MAX_PAYLOAD", default_value_t = 1_000_000)]
+    #[arg(long, env = "IOCLUSTER_MAX_PAYLOAD", default_value_t = engine_defaults().max_payload)]
     max_payload: usize,
     /// Transports accepted: polling, websocket (comma-separated).
     #[arg(
         long,
         env = "IOCLUSTER_TRANSPORTS",
-        default_value = "polling,websocket",
+        default_values_t = default_transports(),
         value_delimiter = ','
     )]
     transports: Vec<String>,
@@ -165,8 +177,8 @@ impl ServeArgs {
     fn config(&self) -> Result<ClusterConfig, String> {
         let mut engine = EngineOptions {
             path: self.path.clone(),
-            ping_interval_ms: self.ping_interval.as_millis() as u64,
-            ping_timeout_ms: self.ping_timeout.as_millis() as u64,
+            ping_interval_ms: millis(self.ping_interval),
+            ping_timeout_ms: millis(self.ping_timeout),
             max_payload: self.max_payload,
             polling: false,
             websocket: false,
@@ -195,24 +207,38 @@ impl ServeArgs {
         let mut config = ClusterConfig {
             listen: SocketAddr::new(self.host, self.port),
             balance: self.balance,
-            head_timeout: self.head_timeout,
+            head_timeout: self.head_timeout.into(),
             max_head: self.max_head,
             worker_threads: self.threads_per_worker.map(usize::from),
-            shutdown_timeout: self.shutdown_timeout,
+            shutdown_timeout: self.shutdown_timeout.into(),
+            backoff_reset: self.backoff_reset.into(),
             admin,
             engine,
-            redis: self.redis.clone(),
-            redis_sharded: self.redis_sharded,
-            ..ClusterConfig::default()
+            ..defaults()
         };
-        if config.redis_sharded.is_some() && config.redis.is_none() {
-            return Err("--redis-sharded needs --redis URL".to_owned());
-        }
         if let Some(workers) = self.workers {
             config.workers = workers.max(1);
         }
         Ok(config)
     }
+
+    /// How the workers sync: `--redis` (and `--redis-sharded`), or through
+    /// the master.
+    fn fleet(&self) -> Result<Fleet, String> {
+        match (&self.redis, self.redis_sharded) {
+            (Some(url), sharded) => Ok(Fleet::Redis {
+                url: url.clone(),
+                sharded,
+            }),
+            (None, Some(_)) => Err("--redis-sharded needs --redis URL".to_owned()),
+            (None, None) => Ok(Fleet::Local),
+        }
+    }
+}
+
+/// Milliseconds, for the engine options workers receive.
+fn millis(duration: CliDuration) -> u64 {
+    u64::try_from(duration.0.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn main() -> ExitCode {
@@ -248,11 +274,12 @@ fn main() -> ExitCode {
 /// Runs the master (or, in a worker process, the built-in app).
 fn serve(args: ServeArgs) -> Result<(), String> {
     let config = args.config()?;
-    let mut builder = Cluster::builder().config(config);
+    let mut builder = args.fleet()?.cluster().config(config);
     if let Some((program, rest)) = args.worker_command.split_first() {
         builder = builder.worker_command(WorkerCommand {
             program: program.clone(),
             args: rest.to_vec(),
+            env: Vec::new(),
         });
     }
     builder

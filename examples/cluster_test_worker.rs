@@ -41,7 +41,8 @@
 
 use std::time::Duration;
 
-use iocluster::cluster::{Cluster, ClusterError};
+use iocluster::Fleet;
+use iocluster::cluster::ClusterError;
 use iocluster::socketio::{AckSender, Payload, RecoveryConfig, RemoteSocket, SocketRef};
 use serde_json::{Value, json};
 
@@ -49,7 +50,7 @@ use serde_json::{Value, json};
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn main() -> Result<(), ClusterError> {
-    Cluster::builder().build().run(|worker| {
+    Fleet::Local.cluster().build().run(|worker| {
         let io = worker.socketio(worker.socketio_config().recovery(RecoveryConfig::default()));
         let pid = std::process::id();
         io.of("/").on_server_event("who", move |_event, reply| {

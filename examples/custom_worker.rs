@@ -5,11 +5,13 @@
 //! runs this same program as its workers.
 
 use axum::routing::get;
-use iocluster::cluster::Cluster;
+use iocluster::Fleet;
 use serde_json::json;
 
 fn main() -> Result<(), iocluster::cluster::ClusterError> {
-    Cluster::builder().workers(2).build().run(|worker| {
+    // Under `iocluster --redis URL -- ./custom_worker` the workers sync
+    // through Redis, as the master says; run alone, through the master.
+    Fleet::Local.cluster().workers(2).build().run(|worker| {
         let io = worker.socketio(worker.socketio_config());
         io.on_connection(|socket| {
             // Acks back whatever it is sent.

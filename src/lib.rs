@@ -1,11 +1,16 @@
 //! iocluster: Socket.IO on every core and every machine.
 //!
 //! This facade re-exports the layers — [`engineio`] (Engine.IO v4),
-//! [`socketio`] (Socket.IO v5), [`cluster`] (master and workers) — and holds
-//! the built-in app that `cargo run --release` serves.
+//! [`socketio`] (Socket.IO v5), [`cluster`] (master and workers), [`redis`]
+//! (the Redis adapters and emitter) — picks the adapter that joins the
+//! workers ([`Fleet`]: through the master or through Redis), and holds the
+//! built-in app that `cargo run --release` serves.
 #![deny(missing_docs)]
 
 pub mod app;
+pub mod fleet;
+
+pub use fleet::Fleet;
 
 pub use iocluster_cluster as cluster;
 pub use iocluster_engineio as engineio;

@@ -23,6 +23,25 @@ pub enum Balance {
     ForwardedFor,
 }
 
+impl Balance {
+    /// The method's name on the command line (`least-connection`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Balance::Random => "random",
+            Balance::RoundRobin => "round-robin",
+            Balance::LeastConnection => "least-connection",
+            Balance::IpHash => "ip-hash",
+            Balance::ForwardedFor => "forwarded-for",
+        }
+    }
+}
+
+impl std::fmt::Display for Balance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl std::str::FromStr for Balance {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -115,40 +134,47 @@ impl EngineOptions {
     }
 }
 
-/// The master's options.
+/// The master's options. Every default is here, and the `iocluster`
+/// command line shows and uses these same values.
 #[derive(Debug, Clone)]
 pub struct ClusterConfig {
-    /// Where to listen.
+    /// Where to listen. Default `127.0.0.1:3000`.
     pub listen: SocketAddr,
-    /// How many workers; default the number of CPUs.
+    /// How many workers. Default: the number of CPUs.
     pub workers: usize,
-    /// How to pick a worker for new sessions.
+    /// How to pick a worker for new sessions. Default least-connection.
     pub balance: Balance,
     /// How long a client may take to send its first request head.
+    /// Default 10 s.
     pub head_timeout: Duration,
-    /// The largest request head, in bytes.
+    /// The largest request head, in bytes. Default 16 KiB.
     pub max_head: usize,
     /// How long a graceful shutdown may take before workers are killed.
+    /// Default 10 s.
     pub shutdown_timeout: Duration,
-    /// The listen backlog.
+    /// A worker that stays up this long resets its slot's restart backoff
+    /// (the next exit is restarted after 100 ms again, and status counts
+    /// its restarts from zero). Default 30 s.
+    pub backoff_reset: Duration,
+    /// The listen backlog. Default 1024.
     pub backlog: u32,
-    /// Runtime threads in each worker; none: the CPUs shared out among the
-    /// workers, at least one (see [`ClusterConfig::threads_per_worker`]).
+    /// Runtime threads in each worker; none (the default): the CPUs shared
+    /// out among the workers, at least one (see
+    /// [`ClusterConfig::threads_per_worker`]).
     pub worker_threads: Option<usize>,
-    /// The admin endpoint (`/status`), on loopback by default; none: off.
+    /// The admin endpoint (`/status`); none: off. Default
+    /// [`ClusterConfig::DEFAULT_ADMIN`], on loopback.
     pub admin: Option<SocketAddr>,
     /// Engine options for the workers.
     pub engine: EngineOptions,
-    /// A Redis URL: every worker syncs through Redis (wire-compatible with
-    /// Node's redis adapter) instead of through the master.
-    pub redis: Option<String>,
-    /// With `redis`: use Redis 7 sharded pub/sub (Node's
-    /// `createShardedAdapter`) in this subscription mode. None: the
-    /// classic adapter.
-    pub redis_sharded: Option<iocluster_redis::SubscriptionMode>,
 }
 
 impl ClusterConfig {
+    /// Where the admin endpoint listens unless told otherwise: loopback,
+    /// port 3300.
+    pub const DEFAULT_ADMIN: SocketAddr =
+        SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 3300);
+
     /// The runtime threads each worker runs: `worker_threads`, else the
     /// CPUs divided among the workers, at least one. With one worker per
     /// CPU (the default) every worker is single-threaded, as Node's and
@@ -175,12 +201,11 @@ impl Default for ClusterConfig {
             head_timeout: Duration::from_secs(10),
             max_head: 16 * 1024,
             shutdown_timeout: Duration::from_secs(10),
+            backoff_reset: Duration::from_secs(30),
             backlog: 1024,
             worker_threads: None,
-            admin: None,
+            admin: Some(ClusterConfig::DEFAULT_ADMIN),
             engine: EngineOptions::default(),
-            redis: None,
-            redis_sharded: None,
         }
     }
 }

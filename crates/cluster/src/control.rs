@@ -144,6 +144,21 @@ impl Frame {
         )
     }
 
+    /// The bytes this frame holds (its payloads), for the byte bounds of
+    /// the queues it waits in.
+    pub fn size(&self) -> usize {
+        match self {
+            Frame::Control(json) => json.len(),
+            Frame::Relay { payload, .. } => payload.len(),
+            Frame::Restored {
+                record, packets, ..
+            } => {
+                record.as_ref().map_or(0, Bytes::len)
+                    + packets.iter().map(Bytes::len).sum::<usize>()
+            }
+        }
+    }
+
     fn encode(self, from_worker: bool) -> Bytes {
         match self {
             Frame::Control(json) => {

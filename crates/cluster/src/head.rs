@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use iocluster_engineio::EngineQuery;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// The most headers a head may have.
@@ -111,7 +112,7 @@ pub fn parse(bytes: &[u8]) -> Result<Option<RequestHead>, HeadError> {
                 bytes: Bytes::new(),
                 method: request.method.unwrap_or("").to_owned(),
                 path: path.to_owned(),
-                sid: query_param(query, "sid").map(str::to_owned),
+                sid: EngineQuery::parse(query).sid.map(str::to_owned),
                 forwarded_for: header("x-forwarded-for").map(str::to_owned),
                 origin: header("origin").map(str::to_owned),
                 websocket: header("upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket")),
@@ -120,14 +121,6 @@ pub fn parse(bytes: &[u8]) -> Result<Option<RequestHead>, HeadError> {
         Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooLarge),
         Err(error) => Err(HeadError::Malformed(error.to_string())),
     }
-}
-
-/// The first value of a query parameter, as it is (sids need no decoding).
-fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
-    query.split('&').find_map(|pair| {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        (key == name).then_some(value)
-    })
 }
 
 #[cfg(test)]

@@ -5,7 +5,11 @@
 //! sockets with axum and the iocluster Socket.IO server.
 //!
 //! The master never parses Socket.IO: it reads a `sid` query parameter and
-//! the worker instance its first characters encode ([`sid`]).
+//! the worker instance its first characters encode ([`InstanceId`]).
+//!
+//! Workers join their namespaces through the master with the cluster
+//! adapter, or through any adapter the layer above connects
+//! ([`ClusterBuilder::adapter`]; the `iocluster` facade wires Redis there).
 //!
 //! ```no_run
 //! use iocluster_cluster::Cluster;
@@ -26,22 +30,26 @@
 //! ```
 #![deny(missing_docs)]
 
-pub mod adapter;
-pub mod balance;
-pub mod config;
-pub mod control;
-pub mod handoff;
-pub mod head;
+mod adapter;
+mod balance;
+mod config;
+mod control;
+mod handoff;
+mod head;
 mod master;
-mod proxy;
-pub mod sid;
+mod outbox;
+mod sid;
 mod worker;
 
 pub use config::{Balance, ClusterConfig, EngineOptions};
-pub use master::{WorkerCommand, run_master};
-pub use worker::{WorkerContext, WorkerEnv, run_worker};
+pub use master::WorkerCommand;
+pub use sid::InstanceId;
+pub use worker::{AdapterConnect, WorkerContext};
+
+use std::ffi::OsString;
 
 use axum::Router;
+use worker::env::WorkerEnv;
 
 /// Why the cluster could not run.
 #[derive(Debug, thiserror::Error)]
@@ -49,13 +57,22 @@ pub enum ClusterError {
     /// The listening socket could not be bound.
     #[error("cannot listen: {0}")]
     Bind(std::io::Error),
+    /// The admin endpoint could not be bound.
+    #[error("cannot start the admin endpoint on {addr}: {error}")]
+    Admin {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+        /// Why it failed.
+        error: std::io::Error,
+    },
     /// A worker process could not be started.
     #[error("cannot start a worker: {0}")]
     Spawn(std::io::Error),
     /// Signal handlers could not be installed.
     #[error("cannot handle signals: {0}")]
     Signal(std::io::Error),
-    /// A worker's environment is incomplete.
+    /// A worker's environment is incomplete, or its adapter could not
+    /// connect.
     #[error("bad worker environment: {0}")]
     Environment(String),
     /// Any other I/O failure.
@@ -63,11 +80,25 @@ pub enum ClusterError {
     Io(#[from] std::io::Error),
 }
 
-/// A cluster to run: master options and how workers are started.
-#[derive(Debug, Clone, Default)]
+/// A cluster to run: master options, how workers are started, and which
+/// adapter joins their namespaces.
+#[derive(Clone, Default)]
 pub struct Cluster {
     config: ClusterConfig,
     command: Option<WorkerCommand>,
+    worker_env: Vec<(OsString, OsString)>,
+    adapter: Option<AdapterConnect>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("config", &self.config)
+            .field("command", &self.command)
+            .field("worker_env", &self.worker_env)
+            .field("adapter", &self.adapter.as_ref().map(|_| "custom"))
+            .finish()
+    }
 }
 
 /// Builds a [`Cluster`].
@@ -102,6 +133,20 @@ impl ClusterBuilder {
         self.cluster.command = Some(command);
         self
     }
+    /// Sets an environment variable for every worker the master starts
+    /// (how the layer above passes its own settings to its workers).
+    pub fn worker_env(mut self, name: impl Into<OsString>, value: impl Into<OsString>) -> Self {
+        self.cluster.worker_env.push((name.into(), value.into()));
+        self
+    }
+    /// Joins the workers' namespaces with the adapter `connect` gives (run
+    /// in each worker once its runtime runs) instead of the cluster
+    /// adapter; `connect` may still answer `Ok(None)` for the cluster
+    /// adapter. An error stops the worker (and the master restarts it).
+    pub fn adapter(mut self, connect: AdapterConnect) -> Self {
+        self.cluster.adapter = Some(connect);
+        self
+    }
     /// The cluster.
     pub fn build(self) -> Cluster {
         self.cluster
@@ -119,39 +164,45 @@ impl Cluster {
     /// binary as its workers (no `fork` after a runtime exists). Blocks
     /// until shutdown.
     pub fn run(self, app: impl FnOnce(&WorkerContext) -> Router) -> Result<(), ClusterError> {
-        match WorkerEnv::from_env() {
-            Some(env) => {
-                let env = env?;
-                env.runtime()?.block_on(run_worker(env, app))
-            }
-            None => {
-                let command = match self.command {
-                    Some(command) => command,
-                    None => WorkerCommand::current_exe()?,
-                };
-                // One thread: the master accepts, reads heads and passes
-                // descriptors; more threads would only compete with the
-                // workers for the cores.
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()?
-                    .block_on(run_master(self.config, command))
-            }
+        if let Some(worker) = self.run_as_worker(app) {
+            return worker;
         }
+        let mut command = match self.command {
+            Some(command) => command,
+            None => WorkerCommand::current_exe()?,
+        };
+        command.env.extend(self.worker_env);
+        // One thread: the master accepts, reads heads and passes
+        // descriptors; more threads would only compete with the workers for
+        // the cores.
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(master::run_master(self.config, command))
+    }
+
+    /// Runs a worker serving `app` when this process was started by a
+    /// master (blocking until it stops); returns `None` otherwise. For
+    /// worker programs given to `iocluster -- ./my-worker`.
+    pub fn run_as_worker(
+        &self,
+        app: impl FnOnce(&WorkerContext) -> Router,
+    ) -> Option<Result<(), ClusterError>> {
+        let env = match WorkerEnv::from_env()? {
+            Ok(env) => env,
+            Err(error) => return Some(Err(error)),
+        };
+        Some(match env.runtime() {
+            Ok(runtime) => runtime.block_on(worker::run_worker(env, self.adapter.clone(), app)),
+            Err(error) => Err(error.into()),
+        })
     }
 }
 
-/// Runs a worker when this process was started by a master; returns `None`
-/// otherwise. For worker programs given to `iocluster -- ./my-worker`.
+/// Runs a worker with the cluster adapter when this process was started by
+/// a master; returns `None` otherwise. See [`Cluster::run_as_worker`].
 pub fn run_as_worker(
     app: impl FnOnce(&WorkerContext) -> Router,
 ) -> Option<Result<(), ClusterError>> {
-    let env = match WorkerEnv::from_env()? {
-        Ok(env) => env,
-        Err(error) => return Some(Err(error)),
-    };
-    Some(match env.runtime() {
-        Ok(runtime) => runtime.block_on(run_worker(env, app)),
-        Err(error) => Err(error.into()),
-    })
+    Cluster::default().run_as_worker(app)
 }

@@ -71,25 +71,26 @@ impl Cors {
     }
 
     /// Adds the CORS headers of a normal (not preflight) response to a
-    /// request with headers `request`: `Vary`, and when the request's
+    /// request from `origin` (its `Origin` header): `Vary`, and when the
     /// origin is allowed, `Access-Control-Allow-Origin` (and `-Credentials`).
+    /// The engine's answers, the cluster master's own errors and the worker
+    /// proxy's all carry these, so a browser sees a 400 as a 400, not as a
+    /// CORS failure.
     ///
     /// ```
     /// use axum::http::{HeaderMap, HeaderValue, header};
     /// use iocluster_engineio::{Cors, CorsOrigin};
     /// let cors = Cors::new(CorsOrigin::List(vec!["https://app.example".into()])).credentials(true);
-    /// let mut request = HeaderMap::new();
-    /// request.insert(header::ORIGIN, HeaderValue::from_static("https://app.example"));
     /// let mut response = HeaderMap::new();
-    /// cors.apply(&request, &mut response);
+    /// cors.apply(Some(&HeaderValue::from_static("https://app.example")), &mut response);
     /// assert_eq!(response[header::ACCESS_CONTROL_ALLOW_ORIGIN], "https://app.example");
     /// assert_eq!(response[header::ACCESS_CONTROL_ALLOW_CREDENTIALS], "true");
     /// ```
-    pub fn apply(&self, request: &HeaderMap, response: &mut HeaderMap) {
+    pub fn apply(&self, origin: Option<&HeaderValue>, response: &mut HeaderMap) {
         if !matches!(self.origin, CorsOrigin::Any) || self.credentials {
             response.append(header::VARY, HeaderValue::from_static("Origin"));
         }
-        if let Some(allow) = self.allow_origin(request.get(header::ORIGIN)) {
+        if let Some(allow) = self.allow_origin(origin) {
             response.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allow);
             if self.credentials {
                 response.insert(
@@ -100,12 +101,19 @@ impl Cors {
         }
     }
 
+    /// Whether a request from `origin` may be served across origins: an
+    /// origin on the list (any with [`CorsOrigin::Any`]); a request without
+    /// an `Origin` header is not a cross-origin browser request and passes.
+    pub fn allows(&self, origin: Option<&HeaderValue>) -> bool {
+        origin.is_none() || self.allow_origin(origin).is_some()
+    }
+
     /// The answer to an `OPTIONS` preflight: 204 with the allowed methods and
     /// headers.
     pub(crate) fn preflight(&self, request: &HeaderMap) -> Response {
         let mut response = StatusCode::NO_CONTENT.into_response();
         let headers = response.headers_mut();
-        self.apply(request, headers);
+        self.apply(request.get(header::ORIGIN), headers);
         if let Ok(methods) = HeaderValue::from_str(&self.methods) {
             headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, methods);
         }

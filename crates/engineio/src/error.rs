@@ -1,8 +1,10 @@
 //! Errors: malformed packets, and the request errors Engine.IO answers with
 //! an HTTP status and a JSON body.
 
-use axum::http::StatusCode;
+use axum::http::{self as http, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+
+use crate::cors::Cors;
 
 /// Why a packet or payload could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -98,13 +100,32 @@ impl From<ErrorCode> for RequestError {
     }
 }
 
+impl RequestError {
+    /// The answer to a refused request, as the engine sends it: the status,
+    /// `Content-Type: application/json`, the JSON body and, with a CORS
+    /// policy, the CORS headers for the request's `origin`. The one way an
+    /// error leaves iocluster, whether the engine, the worker proxy or the
+    /// cluster master (which writes it to the socket itself) answers.
+    pub fn to_http(
+        &self,
+        cors: Option<&Cors>,
+        origin: Option<&HeaderValue>,
+    ) -> http::Response<String> {
+        let mut response = http::Response::new(self.body());
+        *response.status_mut() = self.code.status();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let Some(cors) = cors {
+            cors.apply(origin, response.headers_mut());
+        }
+        response
+    }
+}
+
 impl IntoResponse for RequestError {
     fn into_response(self) -> Response {
-        (
-            self.code.status(),
-            [(axum::http::header::CONTENT_TYPE, "application/json")],
-            self.body(),
-        )
-            .into_response()
+        self.to_http(None, None).into_response()
     }
 }

@@ -18,6 +18,7 @@ use crate::engine::{Engine, EngineShared};
 use crate::error::{ErrorCode, RequestError};
 use crate::handshake::{Handshake, parse_query};
 use crate::packet::Packet;
+use crate::query::EngineQuery;
 use crate::session::Session;
 use crate::transport::{TransportKind, polling, websocket};
 use crate::{Sid, heartbeat};
@@ -35,36 +36,6 @@ pub(crate) fn router(engine: Engine) -> Router {
     Router::new().route(&path, any(handle)).with_state(engine)
 }
 
-/// The query parameters Engine.IO reads.
-struct EngineQuery<'a> {
-    eio: Option<&'a str>,
-    transport: Option<&'a str>,
-    sid: Option<&'a str>,
-}
-
-impl<'a> EngineQuery<'a> {
-    /// Reads `EIO`, `transport` and `sid` from a raw query. Values are used
-    /// as they are: none of them needs percent-decoding.
-    fn parse(query: &'a str) -> Self {
-        let mut parsed = EngineQuery {
-            eio: None,
-            transport: None,
-            sid: None,
-        };
-        for pair in query.split('&') {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let slot = match key {
-                "EIO" => &mut parsed.eio,
-                "transport" => &mut parsed.transport,
-                "sid" => &mut parsed.sid,
-                _ => continue,
-            };
-            slot.get_or_insert(value);
-        }
-        parsed
-    }
-}
-
 async fn handle(State(engine): State<Engine>, request: Request) -> Response {
     let (mut parts, body) = request.into_parts();
     let cors = engine.config().cors.clone();
@@ -80,11 +51,7 @@ async fn handle(State(engine): State<Engine>, request: Request) -> Response {
         }
     };
     if let Some(cors) = cors {
-        let mut request_headers = axum::http::HeaderMap::new();
-        if let Some(origin) = origin {
-            request_headers.insert(header::ORIGIN, origin);
-        }
-        cors.apply(&request_headers, response.headers_mut());
+        cors.apply(origin.as_ref(), response.headers_mut());
     }
     response
 }
@@ -293,19 +260,4 @@ async fn upgrade_session(
     Ok(upgrade
         .on_failed_upgrade(move |_| failed.lock().upgrading = false)
         .on_upgrade(move |socket| websocket::serve_upgrade(session, Box::new(socket))))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::EngineQuery;
-
-    #[test]
-    fn reads_the_first_of_each_parameter() {
-        let q = EngineQuery::parse("EIO=4&transport=polling&t=x&sid=abc&sid=def");
-        assert_eq!(q.eio, Some("4"));
-        assert_eq!(q.transport, Some("polling"));
-        assert_eq!(q.sid, Some("abc"));
-        let q = EngineQuery::parse("");
-        assert!(q.eio.is_none() && q.transport.is_none() && q.sid.is_none());
-    }
 }

@@ -28,11 +28,11 @@ struct Cli {
     #[arg(long, global = true, default_value_t = 8)]
     sources: usize,
     /// How long the measured phase lasts: 10s, 500ms, 2m (a bare number
-    /// is seconds); at most 10m.
-    #[arg(long, global = true, default_value = "10s", value_parser = duration)]
+    /// is milliseconds, as for `iocluster`); at most 10m.
+    #[arg(long, global = true, default_value = "10s", value_parser = iocluster_duration::parse)]
     duration: Duration,
     /// The bound of every connect, request, read and write.
-    #[arg(long, global = true, default_value = "5s", value_parser = duration)]
+    #[arg(long, global = true, default_value = "5s", value_parser = iocluster_duration::parse)]
     timeout: Duration,
     /// Clients connecting at once while a scenario sets up.
     #[arg(long, global = true, default_value_t = 64)]
@@ -87,23 +87,6 @@ enum Scenario {
         #[arg(long)]
         pid_tree: Option<u32>,
     },
-}
-
-/// `500ms`, `10s`, `2m`; a bare number is seconds.
-fn duration(text: &str) -> Result<Duration, String> {
-    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
-        Some(at) => text.split_at(at),
-        None => (text, "s"),
-    };
-    let value: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 500ms, 10s or 2m"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(value)),
-        "s" => Ok(Duration::from_secs(value)),
-        "m" => Ok(Duration::from_secs(value.saturating_mul(60))),
-        _ => Err(format!("{text:?}: unknown unit {unit:?} (use ms, s or m)")),
-    }
 }
 
 fn main() -> ExitCode {

@@ -28,8 +28,6 @@ use crate::control::{FLAG_RECORD, TO_MASTER, WorkerMessage};
 use envelope::Header;
 use relay::{EVERYONE, Event, Relay};
 
-pub use relay::Relay as ClusterRelay;
-
 /// How long requests to other workers wait by default.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 

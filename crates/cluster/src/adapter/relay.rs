@@ -16,10 +16,7 @@ use tokio::sync::mpsc;
 
 use super::envelope::{self, Header};
 use crate::control::{Frame, TO_ALL, WorkerMessage};
-
-/// How many frames may wait to be written to the master; past it frames are
-/// dropped (and logged) rather than buffered without bound.
-pub(crate) const OUTBOX_FRAMES: usize = 65_536;
+use crate::outbox::Outbox;
 
 /// What a waiting request is told.
 #[derive(Debug)]
@@ -55,7 +52,7 @@ impl Drop for Pending {
 /// The relay of one worker.
 pub struct Relay {
     instance: u32,
-    outbox: mpsc::Sender<Frame>,
+    outbox: Outbox,
     namespaces: RwLock<HashMap<String, LocalNamespace>>,
     peers: RwLock<Vec<u32>>,
     pending: Mutex<HashMap<u64, mpsc::UnboundedSender<Event>>>,
@@ -72,7 +69,7 @@ impl std::fmt::Debug for Relay {
 }
 
 impl Relay {
-    pub(crate) fn new(instance: u32, outbox: mpsc::Sender<Frame>) -> Arc<Relay> {
+    pub(crate) fn new(instance: u32, outbox: Outbox) -> Arc<Relay> {
         Arc::new(Relay {
             instance,
             outbox,
@@ -90,21 +87,14 @@ impl Relay {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Queues a frame for the master.
-    pub(crate) fn send(&self, frame: Frame) {
-        if let Err(error) = self.outbox.try_send(frame) {
-            tracing::warn!(%error, "control channel backlog full: frame dropped");
-        }
-    }
-
     /// Sends a control message to the master.
     pub(crate) fn control(&self, message: &WorkerMessage) {
-        self.send(Frame::control(message));
+        self.outbox.control(message);
     }
 
     /// Sends an envelope to every other worker (or `peer`).
     pub(crate) fn publish(&self, peer: u32, flags: u8, header: &Header, parts: &[Bytes]) {
-        self.send(Frame::Relay {
+        self.outbox.send(Frame::Relay {
             peer,
             flags,
             payload: envelope::encode(header, parts),
@@ -152,12 +142,8 @@ impl Relay {
             .cloned()
     }
 
-    /// The master's list of live workers.
-    pub(crate) fn set_peers(&self, instances: Vec<u32>) {
-        let others = instances
-            .into_iter()
-            .filter(|&i| i != self.instance)
-            .collect();
+    /// The other workers alive now, as the master announced them.
+    pub(crate) fn set_peers(&self, others: Vec<u32>) {
         *self.peers.write().unwrap_or_else(|p| p.into_inner()) = others;
     }
 

@@ -1,5 +1,10 @@
 //! The admin endpoint: `GET /status` on a loopback address, per worker pid,
 //! uptime, restarts, sessions and resident memory.
+//!
+//! `restarts` counts the slot's restarts in a row, as the backoff does: it
+//! is zero again once the slot's worker has stayed up `backoff_reset`
+//! (30 s), so a slot that crashed once last week reads as healthy;
+//! `restarts_total` counts every restart since the master started.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,16 +14,21 @@ use axum::http::header;
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use super::Master;
+use tokio::net::TcpListener;
 
-pub(crate) async fn start(master: Arc<Master>, addr: SocketAddr) {
-    let listener = match tokio::net::TcpListener::bind(addr).await {
-        Ok(listener) => listener,
-        Err(error) => {
-            tracing::warn!(%addr, %error, "admin endpoint not started");
-            return;
-        }
-    };
+use super::Master;
+use crate::ClusterError;
+
+/// Binds the admin endpoint: an address in use is an error at startup, not
+/// a warning and a master running without it.
+pub(super) async fn bind(addr: SocketAddr) -> Result<TcpListener, ClusterError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|error| ClusterError::Admin { addr, error })
+}
+
+/// Serves `/status` on the bound admin listener.
+pub(super) fn serve(master: Arc<Master>, listener: TcpListener) {
     if let Ok(local) = listener.local_addr() {
         println!("iocluster admin on http://{local}/status");
     }
@@ -45,15 +55,20 @@ fn status(master: &Master) -> Value {
         .workers
         .iter()
         .map(|(instance, w)| {
+            let uptime = w.started.elapsed();
+            let restarts = table.restarts_shown(w.slot, uptime, master.config.backoff_reset);
             json!({
                 "slot": w.slot,
                 "instance": instance.0,
                 "pid": w.pid,
                 "ready": w.ready,
                 "draining": w.draining,
-                "uptime_secs": w.started.elapsed().as_secs(),
-                "restarts": table.restarts.get(&w.slot).copied().unwrap_or(0),
+                "uptime_secs": uptime.as_secs(),
+                "restarts": restarts.in_a_row,
+                "restarts_total": restarts.total,
                 "sessions": w.sessions,
+                "control_queued_bytes": w.control.queued_bytes(),
+                "control_frames_dropped": w.control.dropped(),
                 "rss_bytes": rss_bytes(w.pid),
             })
         })

@@ -4,7 +4,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderValue, Response, StatusCode, header};
+use iocluster_engineio::{ErrorCode, RequestError};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -62,10 +63,15 @@ async fn handle(master: Arc<Master>, mut stream: TcpStream, remote: SocketAddr) 
     {
         Ok(head) => head,
         Err(HeadError::TooLarge) => {
-            return respond(stream, 431, "Request Header Fields Too Large", "", false).await;
+            return respond(
+                stream,
+                plain(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE),
+                false,
+            )
+            .await;
         }
         Err(HeadError::Malformed(_)) => {
-            return respond(stream, 400, "Bad Request", "", false).await;
+            return respond(stream, plain(StatusCode::BAD_REQUEST), false).await;
         }
         Err(error) => {
             tracing::debug!(%remote, %error, "connection dropped before routing");
@@ -73,21 +79,14 @@ async fn handle(master: Arc<Master>, mut stream: TcpStream, remote: SocketAddr) 
         }
     };
     if head.path == "/health" && (head.method == "GET" || head.method == "HEAD") {
-        let ready = master.table().any_ready();
         let head_only = head.method == "HEAD";
-        return if ready {
-            respond(stream, 200, "OK", "{\"status\":\"ok\"}", head_only).await
-        } else {
-            respond(
-                stream,
-                503,
-                "Service Unavailable",
-                "{\"status\":\"no worker ready\"}",
-                head_only,
-            )
-            .await
-        };
+        let ready = master.table().any_ready();
+        return respond(stream, health(ready), head_only).await;
     }
+    let origin = head
+        .origin
+        .as_deref()
+        .and_then(|o| HeaderValue::from_str(o).ok());
     // A handoff fails only when the worker just died: try another one for
     // requests that name no session.
     for _ in 0..3 {
@@ -105,53 +104,20 @@ async fn handle(master: Arc<Master>, mut stream: TcpStream, remote: SocketAddr) 
             }
             Route::UnknownSid => break,
             Route::NoWorker => {
-                return respond_with(
-                    stream,
-                    503,
-                    "Service Unavailable",
+                let mut response = json(
+                    StatusCode::SERVICE_UNAVAILABLE,
                     "{\"code\":503,\"message\":\"No worker ready\"}",
-                    false,
-                    &cors_headers(&master, &head),
-                )
-                .await;
+                );
+                if let Some(cors) = &master.cors {
+                    cors.apply(origin.as_ref(), response.headers_mut());
+                }
+                return respond(stream, response, false).await;
             }
         }
     }
-    respond_with(
-        stream,
-        400,
-        "Bad Request",
-        "{\"code\":1,\"message\":\"Session ID unknown\"}",
-        false,
-        &cors_headers(&master, &head),
-    )
-    .await
-}
-
-/// The CORS header lines a worker would add to a response to this request,
-/// so that a browser can read the master's errors as Node's: a session
-/// unknown here shows as a 400, not as a CORS failure.
-fn cors_headers(master: &Master, head: &RequestHead) -> String {
-    let Some(cors) = master.config.engine.cors() else {
-        return String::new();
-    };
-    let mut request = HeaderMap::new();
-    if let Some(origin) = head
-        .origin
-        .as_deref()
-        .and_then(|o| HeaderValue::from_str(o).ok())
-    {
-        request.insert(header::ORIGIN, origin);
-    }
-    let mut response = HeaderMap::new();
-    cors.apply(&request, &mut response);
-    let mut lines = String::new();
-    for (name, value) in &response {
-        if let Ok(value) = value.to_str() {
-            lines.push_str(&format!("{name}: {value}\r\n"));
-        }
-    }
-    lines
+    let unknown = RequestError::new(ErrorCode::SessionIdUnknown)
+        .to_http(master.cors.as_ref(), origin.as_ref());
+    respond(stream, unknown, false).await
 }
 
 fn route(master: &Master, head: &RequestHead, remote: SocketAddr) -> Route {
@@ -186,32 +152,61 @@ fn route(master: &Master, head: &RequestHead, remote: SocketAddr) -> Route {
     }
 }
 
-/// Answers a request the master handles itself, and closes.
-async fn respond(stream: TcpStream, status: u16, reason: &str, body: &str, head_only: bool) {
-    respond_with(stream, status, reason, body, head_only, "").await;
+/// A response with an empty text body.
+fn plain(status: StatusCode) -> Response<String> {
+    let mut response = Response::new(String::new());
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    response
 }
 
-/// [`respond`] with more header lines (each ending in CRLF).
-async fn respond_with(
-    mut stream: TcpStream,
-    status: u16,
-    reason: &str,
-    body: &str,
-    head_only: bool,
-    headers: &str,
-) {
-    let content_type = if body.is_empty() {
-        "text/plain"
-    } else {
-        "application/json"
-    };
-    let mut response = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{headers}Connection: close\r\n\r\n",
-        body.len()
+/// A response with a JSON body.
+fn json(status: StatusCode, body: &str) -> Response<String> {
+    let mut response = Response::new(body.to_owned());
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
     );
-    if !head_only {
-        response.push_str(body);
+    response
+}
+
+/// The answer to `/health`: 200 while a worker takes connections, else 503.
+fn health(ready: bool) -> Response<String> {
+    if ready {
+        json(StatusCode::OK, "{\"status\":\"ok\"}")
+    } else {
+        json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{\"status\":\"no worker ready\"}",
+        )
     }
-    let _ = stream.write_all(response.as_bytes()).await;
+}
+
+/// Writes a response the master gives itself (an HTTP/1.1 head with
+/// `Content-Length` and `Connection: close`, then the body unless
+/// `head_only`), and closes.
+async fn respond(mut stream: TcpStream, response: Response<String>, head_only: bool) {
+    let (parts, body) = response.into_parts();
+    let mut bytes = format!(
+        "HTTP/1.1 {} {}\r\n",
+        parts.status.as_u16(),
+        parts.status.canonical_reason().unwrap_or("")
+    );
+    for (name, value) in &parts.headers {
+        if let Ok(value) = value.to_str() {
+            bytes.push_str(&format!("{name}: {value}\r\n"));
+        }
+    }
+    bytes.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    ));
+    if !head_only {
+        bytes.push_str(&body);
+    }
+    let _ = stream.write_all(bytes.as_bytes()).await;
     let _ = stream.shutdown().await;
 }

@@ -10,7 +10,7 @@ use nix::sys::signal::Signal;
 
 use crate::config::ClusterConfig;
 use crate::sid::InstanceId;
-use crate::worker::env;
+use crate::worker::env::vars;
 
 /// The program a worker runs.
 #[derive(Debug, Clone)]
@@ -19,6 +19,9 @@ pub struct WorkerCommand {
     pub program: OsString,
     /// Its arguments.
     pub args: Vec<OsString>,
+    /// Environment variables set for it, besides the master's own
+    /// `IOCLUSTER_*` variables and the inherited environment.
+    pub env: Vec<(OsString, OsString)>,
 }
 
 impl WorkerCommand {
@@ -28,6 +31,7 @@ impl WorkerCommand {
         Ok(WorkerCommand {
             program: std::env::current_exe()?.into_os_string(),
             args: std::env::args_os().skip(1).collect(),
+            env: Vec::new(),
         })
     }
 }
@@ -52,17 +56,13 @@ pub(crate) fn spawn(
     let engine = serde_json::to_string(&config.engine).map_err(std::io::Error::other)?;
     let mut cmd = tokio::process::Command::new(&command.program);
     cmd.args(&command.args)
-        .env(env::INSTANCE, instance.0.to_string())
-        .env(env::HANDOFF_FD, handoff_fd.to_string())
-        .env(env::CONTROL_FD, control_fd.to_string())
-        .env(env::MAX_HEAD, config.max_head.to_string())
-        .env(env::THREADS, config.threads_per_worker().to_string())
-        .env(env::ENGINE, engine)
-        .env(env::REDIS, config.redis.as_deref().unwrap_or(""))
-        .env(
-            env::REDIS_SHARDED,
-            config.redis_sharded.map_or("", |mode| mode.as_str()),
-        )
+        .envs(command.env.iter().map(|(name, value)| (name, value)))
+        .env(vars::INSTANCE, instance.0.to_string())
+        .env(vars::HANDOFF_FD, handoff_fd.to_string())
+        .env(vars::CONTROL_FD, control_fd.to_string())
+        .env(vars::MAX_HEAD, config.max_head.to_string())
+        .env(vars::THREADS, config.threads_per_worker().to_string())
+        .env(vars::ENGINE, engine)
         .stdin(std::process::Stdio::null());
     // SAFETY: the closure runs between fork and exec and only makes
     // async-signal-safe system calls (fcntl, prctl).

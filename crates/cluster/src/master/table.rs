@@ -5,11 +5,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
-
 use crate::balance::Candidate;
-use crate::control::Frame;
 use crate::handoff::HandoffSender;
+use crate::outbox::Outbox;
 use crate::sid::InstanceId;
 
 /// How long a handed-over connection counts toward a worker's load before
@@ -22,7 +20,7 @@ pub(crate) struct Worker {
     pub(crate) slot: usize,
     pub(crate) pid: u32,
     pub(crate) handoff: Arc<HandoffSender>,
-    pub(crate) control: mpsc::Sender<Frame>,
+    pub(crate) control: Outbox,
     pub(crate) ready: bool,
     pub(crate) draining: bool,
     pub(crate) sessions: usize,
@@ -30,11 +28,21 @@ pub(crate) struct Worker {
     pub(crate) started: Instant,
 }
 
+/// The restarts of one slot.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Restarts {
+    /// Restarts in a row, each after a worker that exited before
+    /// `backoff_reset`: what the backoff doubles on.
+    pub(crate) in_a_row: u32,
+    /// Every restart since the master started.
+    pub(crate) total: u32,
+}
+
 /// Every live worker, by instance.
 #[derive(Debug, Default)]
 pub(crate) struct Table {
     pub(crate) workers: HashMap<InstanceId, Worker>,
-    pub(crate) restarts: HashMap<usize, u32>,
+    pub(crate) restarts: HashMap<usize, Restarts>,
 }
 
 impl Table {
@@ -68,6 +76,34 @@ impl Table {
             .collect();
         candidates.sort_by_key(|(_, c)| c.slot);
         candidates
+    }
+
+    /// Counts a restart of `slot`; `stable`: the worker that exited had
+    /// stayed up long enough to reset the backoff. Returns the restarts in
+    /// a row, this one included.
+    pub(crate) fn record_restart(&mut self, slot: usize, stable: bool) -> u32 {
+        let restarts = self.restarts.entry(slot).or_default();
+        if stable {
+            restarts.in_a_row = 0;
+        }
+        restarts.in_a_row += 1;
+        restarts.total += 1;
+        restarts.in_a_row
+    }
+
+    /// The restarts of `slot` as status shows them: in a row (zero again
+    /// once the slot's worker has stayed up `backoff_reset`), and in all.
+    pub(crate) fn restarts_shown(
+        &self,
+        slot: usize,
+        uptime: Duration,
+        backoff_reset: Duration,
+    ) -> Restarts {
+        let mut restarts = self.restarts.get(&slot).copied().unwrap_or_default();
+        if uptime >= backoff_reset {
+            restarts.in_a_row = 0;
+        }
+        restarts
     }
 
     /// The worker serving `slot` and taking new sessions.

@@ -186,3 +186,11 @@ pub trait AdapterFactory: Send + Sync + 'static {
     /// The adapter of a new namespace.
     fn create(&self, namespace: LocalNamespace) -> Arc<dyn Adapter>;
 }
+
+/// A shared factory (one chosen at run time, such as the one a cluster
+/// worker is given) makes adapters as the factory it points to.
+impl<F: AdapterFactory + ?Sized> AdapterFactory for Arc<F> {
+    fn create(&self, namespace: LocalNamespace) -> Arc<dyn Adapter> {
+        (**self).create(namespace)
+    }
+}

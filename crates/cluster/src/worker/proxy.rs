@@ -6,79 +6,30 @@
 //! request over it (a WebSocket upgrade included): B serves it like any
 //! connection, and the client sees B's answer, not a 400.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::header;
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use hyper_util::rt::TokioIo;
-use iocluster_engineio::{Cors, ErrorCode, RequestError};
-use tokio::net::UnixStream;
-use tokio::sync::oneshot;
+use iocluster_engineio::{Cors, EngineQuery, ErrorCode, RequestError};
 
-use crate::adapter::relay::Relay;
-use crate::control::WorkerMessage;
+use super::link::MasterLink;
 use crate::sid::{InstanceId, instance_of};
-
-/// How long a worker waits for the master to join it to another worker.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A worker's proxy to the other workers.
 pub(crate) struct Proxy {
-    instance: InstanceId,
-    relay: Arc<Relay>,
+    link: Arc<MasterLink>,
     /// The engine's CORS policy, for this proxy's own error answers.
     cors: Option<Cors>,
-    waiting: Mutex<HashMap<u64, oneshot::Sender<Option<UnixStream>>>>,
-    next: std::sync::atomic::AtomicU64,
 }
 
 impl Proxy {
-    pub(crate) fn new(instance: InstanceId, relay: Arc<Relay>, cors: Option<Cors>) -> Arc<Proxy> {
-        Arc::new(Proxy {
-            instance,
-            relay,
-            cors,
-            waiting: Mutex::new(HashMap::new()),
-            next: std::sync::atomic::AtomicU64::new(1),
-        })
-    }
-
-    fn waiting(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<Option<UnixStream>>>> {
-        self.waiting.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The master's answer to a connect request: a stream, or none.
-    pub(crate) fn connected(&self, request: u64, stream: Option<UnixStream>) {
-        if let Some(waiter) = self.waiting().remove(&request) {
-            let _ = waiter.send(stream);
-        }
-    }
-
-    async fn connect(&self, owner: InstanceId, remote: Option<SocketAddr>) -> Option<UnixStream> {
-        let request = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let (sender, receiver) = oneshot::channel();
-        self.waiting().insert(request, sender);
-        self.relay.control(&WorkerMessage::Connect {
-            request,
-            instance: owner.0,
-            remote: remote.map(|r| r.to_string()),
-        });
-        let stream = tokio::time::timeout(CONNECT_TIMEOUT, receiver)
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .flatten();
-        self.waiting().remove(&request);
-        stream
+    pub(crate) fn new(link: Arc<MasterLink>, cors: Option<Cors>) -> Arc<Proxy> {
+        Arc::new(Proxy { link, cors })
     }
 }
 
@@ -88,29 +39,20 @@ pub(crate) async fn forward_foreign_sessions(
     request: Request,
     next: Next,
 ) -> Response {
-    let owner = request
-        .uri()
-        .query()
-        .and_then(|query| query.split('&').find_map(|pair| pair.strip_prefix("sid=")))
+    let owner = EngineQuery::parse(request.uri().query().unwrap_or(""))
+        .sid
         .and_then(instance_of);
     match owner {
-        Some(owner) if owner != proxy.instance => forward(&proxy, owner, request).await,
+        Some(owner) if owner != proxy.link.instance() => forward(&proxy, owner, request).await,
         _ => next.run(request).await,
     }
 }
 
-/// `400 Session ID unknown`, with the CORS headers the engine's own
-/// answers carry (a browser then sees the 400, not a CORS failure).
+/// `400 Session ID unknown`, as the engine answers it.
 fn unknown_session(proxy: &Proxy, origin: Option<&HeaderValue>) -> Response {
-    let mut response = RequestError::new(ErrorCode::SessionIdUnknown).into_response();
-    if let Some(cors) = &proxy.cors {
-        let mut request = HeaderMap::new();
-        if let Some(origin) = origin {
-            request.insert(header::ORIGIN, origin.clone());
-        }
-        cors.apply(&request, response.headers_mut());
-    }
-    response
+    RequestError::new(ErrorCode::SessionIdUnknown)
+        .to_http(proxy.cors.as_ref(), origin)
+        .map(Body::from)
 }
 
 async fn forward(proxy: &Proxy, owner: InstanceId, mut request: Request) -> Response {
@@ -120,7 +62,7 @@ async fn forward(proxy: &Proxy, owner: InstanceId, mut request: Request) -> Resp
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
-    let Some(stream) = proxy.connect(owner, remote).await else {
+    let Some(stream) = proxy.link.connect(owner, remote).await else {
         return unknown_session();
     };
     let Ok((mut sender, connection)) =

@@ -1,0 +1,214 @@
+//! The worker side: receive connections from the master, serve them with
+//! the user's app, report sessions, drain and exit when told.
+//!
+//! - [`env`]: what the master passes in the environment;
+//! - [`link`]: the control channel to the master ([`link::MasterLink`]);
+//! - [`context`]: what the app is built with ([`WorkerContext`]);
+//! - [`serve`]: what is done with each handed-over descriptor;
+//! - [`proxy`]: requests for another worker's session on a kept-alive
+//!   connection;
+//! - this file: the run loop, serving → draining → closed.
+
+mod context;
+pub(crate) mod env;
+pub(crate) mod link;
+mod proxy;
+mod serve;
+
+pub use context::WorkerContext;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use iocluster_socketio::adapter::AdapterFactory;
+use tokio::net::{UnixDatagram, UnixStream};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::ClusterError;
+use crate::adapter::ClusterAdapterFactory;
+use crate::adapter::relay::Relay;
+use crate::control::{ControlChannel, ControlStream, Frame, Side};
+use crate::handoff::{Handoff, HandoffReceiver};
+use crate::outbox::Outbox;
+use env::WorkerEnv;
+use link::{MasterLink, Order};
+use proxy::{Proxy, forward_foreign_sessions};
+
+/// Grace before a draining worker closes its sessions: a poll under way
+/// still gets its answer, a handshake that raced the master's draining
+/// flag still completes.
+const DRAIN_GRACE: Duration = Duration::from_millis(200);
+/// The longest a draining worker waits for its sessions to close.
+const DRAIN_MAX: Duration = Duration::from_secs(5);
+/// How often a worker whose sessions are closing checks whether they are
+/// gone.
+const DRAIN_CHECK: Duration = Duration::from_millis(20);
+/// How long a leaving worker may take to write its last frames.
+const LAST_FRAMES: Duration = Duration::from_secs(1);
+
+/// Connects the adapter of a worker's namespaces once the worker's runtime
+/// runs (the Redis adapter connects to Redis, say); `Ok(None)`: the cluster
+/// adapter, through the master. Given to [`crate::ClusterBuilder::adapter`].
+pub type AdapterConnect = Arc<
+    dyn Fn() -> iocluster_socketio::adapter::BoxFuture<
+            'static,
+            Result<Option<Arc<dyn AdapterFactory>>, String>,
+        > + Send
+        + Sync,
+>;
+
+/// Where a worker is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Serving what the master hands over.
+    Serving,
+    /// Told to stop, or the master is gone: still serving (a poll must get
+    /// its close packet), sessions closed at `close_at`.
+    Draining {
+        close_at: Instant,
+        deadline: Instant,
+    },
+    /// Sessions closed: exits once none is left, or at `deadline`.
+    Closed { deadline: Instant },
+}
+
+impl State {
+    /// The state after an order to stop: a serving worker starts draining;
+    /// one already draining or closed goes on as it was.
+    fn stop(self) -> State {
+        match self {
+            State::Serving => {
+                let now = Instant::now();
+                State::Draining {
+                    close_at: now + DRAIN_GRACE,
+                    deadline: now + DRAIN_MAX,
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// When the run loop must next look at the state.
+    fn wake_at(self) -> Option<Instant> {
+        match self {
+            State::Serving => None,
+            State::Draining { close_at, .. } => Some(close_at),
+            State::Closed { .. } => Some(Instant::now() + DRAIN_CHECK),
+        }
+    }
+}
+
+/// What woke the run loop.
+enum Event {
+    Handoff(std::io::Result<Handoff>),
+    Frame(Option<Frame>),
+    Timer,
+}
+
+/// Runs a worker until the master tells it to stop (or goes away): serves
+/// the app built by `app`, with the adapter `adapter` connects (the cluster
+/// adapter when none).
+pub(crate) async fn run_worker(
+    mut env: WorkerEnv,
+    adapter: Option<AdapterConnect>,
+    app: impl FnOnce(&WorkerContext) -> Router,
+) -> Result<(), ClusterError> {
+    let (handoff_fd, control_fd) = env
+        .take_channels()
+        .ok_or_else(|| ClusterError::Environment("worker channels already taken".to_owned()))?;
+    let handoff = std::os::unix::net::UnixDatagram::from(handoff_fd);
+    handoff.set_nonblocking(true)?;
+    let handoff = HandoffReceiver::new(UnixDatagram::from_std(handoff)?, env.max_head);
+    let control = std::os::unix::net::UnixStream::from(control_fd);
+    control.set_nonblocking(true)?;
+    let (sink, stream) = ControlChannel::new(UnixStream::from_std(control)?, Side::Worker).split();
+
+    let (outbox, outbox_receiver) = Outbox::new();
+    let stop_writer = CancellationToken::new();
+    let writer = tokio::spawn(outbox_receiver.write_to(sink, stop_writer.clone()));
+    let link = MasterLink::new(env.instance, outbox);
+    let adapter = match adapter {
+        Some(connect) => connect().await.map_err(ClusterError::Environment)?,
+        None => None,
+    };
+    let adapter = adapter.unwrap_or_else(|| {
+        let relay = Relay::new(env.instance.0, link.outbox().clone());
+        link.attach(Arc::clone(&relay));
+        Arc::new(ClusterAdapterFactory::new(relay))
+    });
+    let cors = env.engine.cors();
+    let context = WorkerContext::new(env.engine, Arc::clone(&link), adapter);
+    let proxy = Proxy::new(Arc::clone(&link), cors);
+    let router = app(&context).layer(axum::middleware::from_fn_with_state(
+        proxy,
+        forward_foreign_sessions,
+    ));
+    link.report_ready();
+    tracing::info!(instance = %env.instance, pid = std::process::id(), "worker ready");
+
+    // The channels from the master, until it goes away.
+    let mut handoffs = Some(handoff);
+    let mut frames = Some(stream);
+    let mut state = State::Serving;
+    loop {
+        let wake_at = state.wake_at();
+        let event = tokio::select! {
+            received = next_handoff(handoffs.as_ref()) => Event::Handoff(received),
+            frame = next_frame(frames.as_mut()) => Event::Frame(frame),
+            _ = tokio::time::sleep_until(wake_at.unwrap_or_else(Instant::now)), if wake_at.is_some() => Event::Timer,
+        };
+        match event {
+            Event::Handoff(Ok(handoff)) => serve::serve_handoff(handoff, &router, &link),
+            Event::Handoff(Err(error)) => {
+                tracing::warn!(%error, "handoff channel closed: shutting down");
+                (handoffs, frames) = (None, None);
+                state = state.stop();
+            }
+            Event::Frame(Some(frame)) => {
+                if link.on_frame(frame) == Some(Order::Shutdown) {
+                    tracing::info!(instance = %env.instance, "shutdown requested");
+                    state = state.stop();
+                }
+            }
+            Event::Frame(None) => {
+                tracing::warn!("master gone: shutting down");
+                (handoffs, frames) = (None, None);
+                state = state.stop();
+            }
+            Event::Timer => match state {
+                State::Serving => {}
+                State::Draining { deadline, .. } => {
+                    context.close_all();
+                    state = State::Closed { deadline };
+                }
+                State::Closed { deadline } => {
+                    if context.session_count() == 0 || Instant::now() >= deadline {
+                        break;
+                    }
+                }
+            },
+        }
+    }
+    drop(context);
+    stop_writer.cancel();
+    let _ = tokio::time::timeout(LAST_FRAMES, writer).await;
+    Ok(())
+}
+
+/// The next handoff; never, once the master is gone.
+async fn next_handoff(handoffs: Option<&HandoffReceiver>) -> std::io::Result<Handoff> {
+    match handoffs {
+        Some(handoffs) => handoffs.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next control frame; never, once the master is gone.
+async fn next_frame(frames: Option<&mut ControlStream>) -> Option<Frame> {
+    match frames {
+        Some(frames) => frames.next().await,
+        None => std::future::pending().await,
+    }
+}

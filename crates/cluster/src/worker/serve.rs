@@ -1,0 +1,65 @@
+//! What a worker does with each handoff from the master: serve a client's
+//! TCP connection, serve a stream from another worker that proxies a request
+//! for one of our sessions, or complete our own proxy request.
+
+use std::os::fd::OwnedFd;
+
+use axum::Router;
+use bytes::Bytes;
+use tokio::net::UnixStream;
+
+use super::link::MasterLink;
+use crate::handoff::{Handoff, HandoffKind};
+
+/// Serves one handoff; each connection in a task of its own.
+pub(crate) fn serve_handoff(handoff: Handoff, router: &Router, link: &MasterLink) {
+    match handoff.kind {
+        HandoffKind::Tcp => {
+            let std_stream = std::net::TcpStream::from(handoff.fd);
+            if std_stream.set_nonblocking(true).is_err() {
+                return;
+            }
+            let Ok(stream) = tokio::net::TcpStream::from_std(std_stream) else {
+                return;
+            };
+            let router = router.clone();
+            tokio::spawn(async move {
+                if let Err(error) =
+                    iocluster_engineio::serve_connection(stream, handoff.bytes, router).await
+                {
+                    tracing::debug!(%error, "connection ended with an error");
+                }
+            });
+        }
+        HandoffKind::ProxyServer => {
+            let Some(stream) = unix_stream(handoff.fd) else {
+                return;
+            };
+            // The bytes are the client's address, for `socket.handshake`.
+            let remote = std::str::from_utf8(&handoff.bytes)
+                .ok()
+                .and_then(|r| r.parse().ok());
+            let router = router.clone();
+            tokio::spawn(async move {
+                if let Err(error) =
+                    iocluster_engineio::serve_io(stream, remote, Bytes::new(), router).await
+                {
+                    tracing::debug!(%error, "proxied connection ended with an error");
+                }
+            });
+        }
+        HandoffKind::ProxyClient => {
+            // The bytes are the number of our connect request.
+            let Ok(request) = <[u8; 8]>::try_from(&handoff.bytes[..]) else {
+                return;
+            };
+            link.connected(u64::from_be_bytes(request), unix_stream(handoff.fd));
+        }
+    }
+}
+
+fn unix_stream(fd: OwnedFd) -> Option<UnixStream> {
+    let stream = std::os::unix::net::UnixStream::from(fd);
+    stream.set_nonblocking(true).ok()?;
+    UnixStream::from_std(stream).ok()
+}

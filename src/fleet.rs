@@ -1,0 +1,118 @@
+//! How the workers of a node sync with each other and with other nodes:
+//! through their master (the cluster adapter: one machine, no Redis), or
+//! through Redis (every worker a peer of a fleet wire-compatible with Node's
+//! `@socket.io/redis-adapter`). This is the one place that picks the
+//! adapter: the cluster crate takes whatever it is given.
+//!
+//! The master passes the choice to its workers in their environment, so a
+//! worker program of your own (`iocluster --redis URL -- ./my-worker`) syncs
+//! the way the master was told, as the built-in app does. Each worker
+//! connects its adapter once its runtime runs.
+//!
+//! ```no_run
+//! use iocluster::Fleet;
+//!
+//! fn main() -> Result<(), iocluster::cluster::ClusterError> {
+//!     Fleet::Local.cluster().workers(2).build().run(|worker| {
+//!         let io = worker.socketio(worker.socketio_config());
+//!         io.router()
+//!     })
+//! }
+//! ```
+
+use std::sync::Arc;
+
+use iocluster_cluster::{AdapterConnect, Cluster, ClusterBuilder};
+use iocluster_redis::{
+    RedisAdapterFactory, ShardedRedisAdapterConfig, ShardedRedisAdapterFactory, SubscriptionMode,
+};
+use iocluster_socketio::adapter::AdapterFactory;
+
+/// The variables through which a master tells its workers how to sync.
+mod vars {
+    /// The Redis URL; empty or unset: through the master.
+    pub(super) const REDIS: &str = "IOCLUSTER_WORKER_REDIS";
+    /// The sharded adapter's subscription mode; empty or unset: the
+    /// classic adapter.
+    pub(super) const REDIS_SHARDED: &str = "IOCLUSTER_WORKER_REDIS_SHARDED";
+}
+
+/// How the workers of a node reach each other and the other nodes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Fleet {
+    /// Through the master, with the cluster adapter (one machine).
+    #[default]
+    Local,
+    /// Through Redis, wire-compatible with Node's Redis adapters.
+    Redis {
+        /// `redis://`, `rediss://`, `redis-cluster://` or
+        /// `redis-sentinel://` URL.
+        url: String,
+        /// Redis 7 sharded pub/sub (Node's `createShardedAdapter`) in this
+        /// subscription mode; none: the classic `createAdapter`.
+        sharded: Option<SubscriptionMode>,
+    },
+}
+
+impl Fleet {
+    /// A cluster builder for this fleet: its master passes the choice to
+    /// the workers, and each worker connects the adapter it names.
+    pub fn cluster(&self) -> ClusterBuilder {
+        let mut builder = Cluster::builder();
+        for (name, value) in self.worker_env() {
+            builder = builder.worker_env(name, value);
+        }
+        let connect: AdapterConnect =
+            Arc::new(|| Box::pin(async { Fleet::from_worker_env()?.connect().await }));
+        builder.adapter(connect)
+    }
+
+    /// The variables a master sets for its workers (set even when empty,
+    /// so that a worker never inherits a stale choice).
+    fn worker_env(&self) -> [(&'static str, String); 2] {
+        let (url, sharded) = match self {
+            Fleet::Local => ("", ""),
+            Fleet::Redis { url, sharded } => (url.as_str(), sharded.map_or("", |m| m.as_str())),
+        };
+        [
+            (vars::REDIS, url.to_owned()),
+            (vars::REDIS_SHARDED, sharded.to_owned()),
+        ]
+    }
+
+    /// The choice the master passed to this worker process.
+    fn from_worker_env() -> Result<Fleet, String> {
+        let var = |name| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let Some(url) = var(vars::REDIS) else {
+            return Ok(Fleet::Local);
+        };
+        let sharded = var(vars::REDIS_SHARDED)
+            .map(|mode| mode.parse::<SubscriptionMode>())
+            .transpose()?;
+        Ok(Fleet::Redis { url, sharded })
+    }
+
+    /// Connects the adapter of this fleet; none for the cluster adapter.
+    async fn connect(&self) -> Result<Option<Arc<dyn AdapterFactory>>, String> {
+        let Fleet::Redis { url, sharded } = self else {
+            return Ok(None);
+        };
+        let failed =
+            |error: iocluster_redis::Error| format!("cannot connect to Redis at {url}: {error}");
+        Ok(Some(match sharded {
+            None => Arc::new(
+                RedisAdapterFactory::connect(url, Default::default())
+                    .await
+                    .map_err(failed)?,
+            ),
+            Some(mode) => {
+                let config = ShardedRedisAdapterConfig::default().subscription_mode(*mode);
+                Arc::new(
+                    ShardedRedisAdapterFactory::connect(url, config)
+                        .await
+                        .map_err(failed)?,
+                )
+            }
+        }))
+    }
+}
