@@ -6,6 +6,7 @@
 //! Each test starts its own master on port 0 (with the admin endpoint on
 //! port 0 too) and holds `one_cluster_at_a_time` while it runs, so the
 //! timing assertions measure the cluster, not the other tests.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)] // test code: a panic is a failed assertion
 
 mod support;
 

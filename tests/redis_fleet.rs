@@ -6,6 +6,7 @@
 //! reach everyone's clients — and Redis going away for a while neither
 //! kills a worker nor stops local delivery, and cross-node delivery comes
 //! back on its own.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)] // test code: a panic is a failed assertion
 
 mod support;
 

@@ -1,6 +1,7 @@
 //! Two iocluster nodes (masters with 2 workers each) synced by a Redis
 //! server: broadcasts reach every client of both nodes, and `iocluster emit`
 //! reaches them from outside.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)] // test code: a panic is a failed assertion
 
 mod support;
 

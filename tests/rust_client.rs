@@ -7,6 +7,7 @@
 //! request: its event callbacks get no ack id. So the last test checks what
 //! can be checked: the request reaches the client, and the server's
 //! `emit_with_ack` ends with a timeout instead of hanging.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)] // test code: a panic is a failed assertion
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -9,7 +9,7 @@ use crate::config::Balance;
 
 /// A worker the balancer may choose, with its load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Candidate {
+pub(crate) struct Candidate {
     /// Its slot.
     pub slot: usize,
     /// Live sessions plus connections handed over but not yet reported.
@@ -18,13 +18,13 @@ pub struct Candidate {
 
 /// The balancing state: a round-robin cursor.
 #[derive(Debug, Default)]
-pub struct Balancer {
+pub(crate) struct Balancer {
     next: AtomicUsize,
 }
 
 impl Balancer {
     /// Picks among `candidates` (ready workers, in slot order).
-    pub fn pick(
+    pub(crate) fn pick(
         &self,
         method: Balance,
         candidates: &[Candidate],

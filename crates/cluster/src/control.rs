@@ -21,16 +21,16 @@ use tokio_util::codec::{Framed, LengthDelimitedCodec};
 const MAX_FRAME: usize = 64 * 1024 * 1024;
 
 /// Relay target: every other worker.
-pub const TO_ALL: u32 = 0;
+pub(crate) const TO_ALL: u32 = 0;
 /// Relay target: the master only (recovery records of local broadcasts).
-pub const TO_MASTER: u32 = u32::MAX;
+pub(crate) const TO_MASTER: u32 = u32::MAX;
 /// Relay flag: the master keeps this broadcast for connection state recovery.
-pub const FLAG_RECORD: u8 = 1;
+pub(crate) const FLAG_RECORD: u8 = 1;
 
 /// What a worker tells the master.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum WorkerMessage {
+pub(crate) enum WorkerMessage {
     /// The worker serves connections from now on.
     Ready,
     /// A session opened on this worker.
@@ -88,7 +88,7 @@ pub enum WorkerMessage {
 /// What the master tells a worker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum MasterMessage {
+pub(crate) enum MasterMessage {
     /// Close every session cleanly and exit.
     Shutdown,
     /// The workers alive now (the recipient included).
@@ -110,7 +110,7 @@ pub enum MasterMessage {
 
 /// One frame of the control channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Frame {
+pub(crate) enum Frame {
     /// A JSON control message.
     Control(Bytes),
     /// A relay frame: `peer` is the target (worker → master) or the source
@@ -136,7 +136,7 @@ pub enum Frame {
 
 impl Frame {
     /// A control frame with a JSON message.
-    pub fn control<M: Serialize>(message: &M) -> Frame {
+    pub(crate) fn control<M: Serialize>(message: &M) -> Frame {
         Frame::Control(
             serde_json::to_vec(message)
                 .map(Bytes::from)
@@ -146,7 +146,7 @@ impl Frame {
 
     /// The bytes this frame holds (its payloads), for the byte bounds of
     /// the queues it waits in.
-    pub fn size(&self) -> usize {
+    pub(crate) fn size(&self) -> usize {
         match self {
             Frame::Control(json) => json.len(),
             Frame::Relay { payload, .. } => payload.len(),
@@ -257,7 +257,7 @@ impl Frame {
 /// Which end of the channel this is: frames are laid out slightly
 /// differently in each direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
+pub(crate) enum Side {
     /// The master's end.
     Master,
     /// A worker's end.
@@ -265,7 +265,7 @@ pub enum Side {
 }
 
 /// One end of a control channel.
-pub struct ControlChannel {
+pub(crate) struct ControlChannel {
     framed: Framed<UnixStream, LengthDelimitedCodec>,
     side: Side,
 }
@@ -280,7 +280,7 @@ impl std::fmt::Debug for ControlChannel {
 
 impl ControlChannel {
     /// Frames a connected Unix stream.
-    pub fn new(stream: UnixStream, side: Side) -> Self {
+    pub(crate) fn new(stream: UnixStream, side: Side) -> Self {
         let codec = LengthDelimitedCodec::builder()
             .max_frame_length(MAX_FRAME)
             .new_codec();
@@ -291,7 +291,7 @@ impl ControlChannel {
     }
 
     /// Splits into a sending and a receiving half.
-    pub fn split(self) -> (ControlSink, ControlStream) {
+    pub(crate) fn split(self) -> (ControlSink, ControlStream) {
         let (sink, stream) = self.framed.split();
         (
             ControlSink {
@@ -307,14 +307,14 @@ impl ControlChannel {
 }
 
 /// The sending half of a control channel.
-pub struct ControlSink {
+pub(crate) struct ControlSink {
     sink: futures_util::stream::SplitSink<Framed<UnixStream, LengthDelimitedCodec>, Bytes>,
     side: Side,
 }
 
 impl ControlSink {
     /// Sends a frame.
-    pub async fn send(&mut self, frame: Frame) -> std::io::Result<()> {
+    pub(crate) async fn send(&mut self, frame: Frame) -> std::io::Result<()> {
         self.sink
             .send(frame.encode(self.side == Side::Worker))
             .await
@@ -322,7 +322,7 @@ impl ControlSink {
 }
 
 /// The receiving half of a control channel.
-pub struct ControlStream {
+pub(crate) struct ControlStream {
     stream: futures_util::stream::SplitStream<Framed<UnixStream, LengthDelimitedCodec>>,
     side: Side,
 }
@@ -330,7 +330,7 @@ pub struct ControlStream {
 impl ControlStream {
     /// The next frame; none when the other end closed. A malformed frame is
     /// logged and skipped.
-    pub async fn next(&mut self) -> Option<Frame> {
+    pub(crate) async fn next(&mut self) -> Option<Frame> {
         loop {
             match self.stream.next().await? {
                 Ok(bytes) => match Frame::decode(bytes.freeze(), self.side == Side::Master) {
@@ -347,7 +347,7 @@ impl ControlStream {
 }
 
 /// Decodes a JSON control message, logging what does not decode.
-pub fn parse<M: for<'de> Deserialize<'de>>(json: &[u8]) -> Option<M> {
+pub(crate) fn parse<M: for<'de> Deserialize<'de>>(json: &[u8]) -> Option<M> {
     match serde_json::from_slice(json) {
         Ok(message) => Some(message),
         Err(error) => {

@@ -11,7 +11,7 @@ use tokio::net::UnixDatagram;
 
 /// What a handed-over descriptor is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HandoffKind {
+pub(crate) enum HandoffKind {
     /// A client's TCP connection; the bytes are what the master already
     /// read from it.
     Tcp,
@@ -44,7 +44,7 @@ impl HandoffKind {
 
 /// One received handoff.
 #[derive(Debug)]
-pub struct Handoff {
+pub(crate) struct Handoff {
     /// What the descriptor is.
     pub kind: HandoffKind,
     /// The descriptor, now owned by this process.
@@ -55,17 +55,22 @@ pub struct Handoff {
 
 /// The master's end: sends connections.
 #[derive(Debug)]
-pub struct HandoffSender(UnixDatagram);
+pub(crate) struct HandoffSender(UnixDatagram);
 
 impl HandoffSender {
     /// Wraps the master's end of the socketpair.
-    pub fn new(socket: UnixDatagram) -> Self {
+    pub(crate) fn new(socket: UnixDatagram) -> Self {
         HandoffSender(socket)
     }
 
     /// Sends `fd` with its kind and bytes. The caller closes its copy of the
     /// descriptor afterwards.
-    pub async fn send(&self, fd: &impl AsRawFd, kind: HandoffKind, bytes: &[u8]) -> io::Result<()> {
+    pub(crate) async fn send(
+        &self,
+        fd: &impl AsRawFd,
+        kind: HandoffKind,
+        bytes: &[u8],
+    ) -> io::Result<()> {
         let mut datagram = Vec::with_capacity(1 + bytes.len());
         datagram.push(kind.byte());
         datagram.extend_from_slice(bytes);
@@ -83,7 +88,7 @@ impl HandoffSender {
 
 /// The worker's end: receives connections.
 #[derive(Debug)]
-pub struct HandoffReceiver {
+pub(crate) struct HandoffReceiver {
     socket: UnixDatagram,
     max_bytes: usize,
 }
@@ -91,13 +96,13 @@ pub struct HandoffReceiver {
 impl HandoffReceiver {
     /// Wraps the worker's end; datagrams carry at most `max_bytes` besides
     /// their kind.
-    pub fn new(socket: UnixDatagram, max_bytes: usize) -> Self {
+    pub(crate) fn new(socket: UnixDatagram, max_bytes: usize) -> Self {
         HandoffReceiver { socket, max_bytes }
     }
 
     /// The next handoff. Datagrams without a descriptor, of an unknown kind
     /// or too large are dropped (their descriptor closed).
-    pub async fn recv(&self) -> io::Result<Handoff> {
+    pub(crate) async fn recv(&self) -> io::Result<Handoff> {
         let mut buf = vec![0u8; self.max_bytes + 2];
         loop {
             self.socket.readable().await?;

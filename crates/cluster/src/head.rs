@@ -12,7 +12,7 @@ const MAX_HEADERS: usize = 100;
 
 /// Why a head could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum HeadError {
+pub(crate) enum HeadError {
     /// The client did not send a whole head in time.
     #[error("request head not received within the head timeout")]
     Timeout,
@@ -32,7 +32,7 @@ pub enum HeadError {
 
 /// What the master needs of a request to route it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestHead {
+pub(crate) struct RequestHead {
     /// Every byte read from the connection (the head, and maybe more).
     pub bytes: Bytes,
     /// The method.
@@ -51,7 +51,7 @@ pub struct RequestHead {
 }
 
 /// Reads a request head from `stream`: at most `max` bytes within `timeout`.
-pub async fn read_head<S: AsyncRead + Unpin>(
+pub(crate) async fn read_head<S: AsyncRead + Unpin>(
     stream: &mut S,
     max: usize,
     timeout: Duration,
@@ -93,7 +93,7 @@ async fn read_until_complete<S: AsyncRead + Unpin>(
 }
 
 /// Parses a complete head; none while it is partial.
-pub fn parse(bytes: &[u8]) -> Result<Option<RequestHead>, HeadError> {
+pub(crate) fn parse(bytes: &[u8]) -> Result<Option<RequestHead>, HeadError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut headers);
     match request.parse(bytes) {

@@ -7,7 +7,7 @@ use base64::Engine as _;
 use iocluster_engineio::{Sid, SidGenerator, random_base64url};
 
 /// Characters of the instance prefix (four bytes of base64url).
-pub const PREFIX_LEN: usize = 6;
+pub(crate) const PREFIX_LEN: usize = 6;
 
 /// The unique number of one spawned worker process. A restarted worker
 /// gets a new one, so it never receives its predecessor's sessions.
@@ -22,13 +22,13 @@ impl std::fmt::Display for InstanceId {
 
 /// Makes the session ids of one worker.
 #[derive(Debug, Clone)]
-pub struct ClusterSid {
+pub(crate) struct ClusterSid {
     prefix: String,
 }
 
 impl ClusterSid {
     /// The generator of worker `instance`.
-    pub fn new(instance: InstanceId) -> Self {
+    pub(crate) fn new(instance: InstanceId) -> Self {
         ClusterSid {
             prefix: base64::engine::general_purpose::URL_SAFE_NO_PAD
                 .encode(instance.0.to_be_bytes()),
@@ -46,7 +46,7 @@ impl SidGenerator for ClusterSid {
 }
 
 /// The worker instance a session id names, if it is one of ours.
-pub fn instance_of(sid: &str) -> Option<InstanceId> {
+pub(crate) fn instance_of(sid: &str) -> Option<InstanceId> {
     if sid.len() != PREFIX_LEN + 20 {
         return None;
     }

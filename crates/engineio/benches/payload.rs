@@ -1,4 +1,5 @@
 //! Polling payload encode/decode throughput.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)] // test code: a panic is a failed assertion
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use iocluster_engineio::Message;

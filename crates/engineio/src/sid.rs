@@ -66,6 +66,10 @@ impl SidGenerator for RandomSid {
 /// # Panics
 /// If the operating system has no random source, which leaves no safe way to
 /// make session ids.
+#[allow(
+    clippy::expect_used,
+    reason = "without a random source no session id is safe to make"
+)]
 pub fn random_base64url<const N: usize>() -> String {
     let mut bytes = [0u8; N];
     getrandom::fill(&mut bytes).expect("the operating system's random source failed");

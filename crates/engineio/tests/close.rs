@@ -1,5 +1,6 @@
 //! Ending sessions: from the client, from the server, and by losing the
 //! connection.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)] // test code: a panic is a failed assertion
 
 mod support;
 

@@ -1,5 +1,6 @@
 //! Refused requests: an HTTP status and `{"code","message"}`, as Node's
 //! engine.io sends them.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)] // test code: a panic is a failed assertion
 
 mod support;
 

@@ -1,5 +1,6 @@
 //! Opening a session: the open packet over polling and over WebSocket, and
 //! the transports a server offers.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)] // test code: a panic is a failed assertion
 
 mod support;
 

@@ -1,5 +1,6 @@
 //! The server heartbeat: a ping every `ping_interval`; no pong within
 //! `ping_timeout` closes the session.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)] // test code: a panic is a failed assertion
 
 mod support;
 

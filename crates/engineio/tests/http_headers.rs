@@ -1,4 +1,5 @@
 //! Headers around the protocol: CORS and the session cookie.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)] // test code: a panic is a failed assertion
 
 mod support;
 

@@ -1,5 +1,6 @@
 //! Many sessions: nothing leaks once they close, and many at once are all
 //! served correctly.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)] // test code: a panic is a failed assertion
 
 mod support;
 

@@ -1,5 +1,6 @@
 //! HTTP long-polling: POSTs carry payloads to the server, GETs take what the
 //! server queued, one of each at a time.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)] // test code: a panic is a failed assertion
 
 mod support;
 

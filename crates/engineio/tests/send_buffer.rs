@@ -1,5 +1,6 @@
 //! The per-session send buffer: bounded, never blocking, refusing after
 //! close.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)] // test code: a panic is a failed assertion
 
 mod support;
 

@@ -1,5 +1,6 @@
 //! `serve_connection` with bytes already read: the request must be served the
 //! same whatever the split between the handed-over prefix and the socket.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)] // test code: a panic is a failed assertion
 
 mod support;
 

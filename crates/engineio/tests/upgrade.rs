@@ -1,5 +1,6 @@
 //! Upgrading a polling session to WebSocket: `2probe`/`3probe`, a noop for
 //! the pending poll, then `5`.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)] // test code: a panic is a failed assertion
 
 mod support;
 

@@ -1,5 +1,6 @@
 //! Sessions opened directly over WebSocket: one packet per frame, binary as
 //! binary frames.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)] // test code: a panic is a failed assertion
 
 mod support;
 

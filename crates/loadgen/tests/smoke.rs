@@ -4,6 +4,7 @@
 //!
 //! The server binary is not a dependency of this crate: build it first
 //! (`cargo build`, which CI does before `cargo test`).
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)] // test code: a panic is a failed assertion
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,7 @@
 //! An iocluster server with [`RedisAdapterFactory`] and a Node socket.io
 //! 4.8 server with @socket.io/redis-adapter on one Redis: each sees the
 //! other's clients, sockets, server-side events and acks.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)] // test code: a panic is a failed assertion
 
 mod support;
 

@@ -4,6 +4,7 @@
 //! `PUBSUB NUMSUB` counts one node's subscribers only, so the server count
 //! is the sum over the nodes (as Node's) — with a count of one node, a
 //! request would wait for too few or too many answers.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)] // test code: a panic is a failed assertion
 
 mod support;
 

@@ -1,6 +1,7 @@
 //! Our [`Emitter`] against a Node socket.io 4.8 server with
 //! @socket.io/redis-adapter: what it publishes reaches that server's
 //! clients, in rooms and with exceptions, and its requests act on them.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)] // test code: a panic is a failed assertion
 
 mod support;
 

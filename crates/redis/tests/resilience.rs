@@ -1,5 +1,6 @@
 //! Redis going away and coming back: local delivery goes on, nothing
 //! panics, and the adapter resubscribes on its own.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)] // test code: a panic is a failed assertion
 
 mod support;
 

@@ -1,5 +1,6 @@
 //! A server that never answers, and garbage on the channels: requests give
 //! up after their timeout with what they have, and nothing breaks.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)] // test code: a panic is a failed assertion
 
 mod support;
 

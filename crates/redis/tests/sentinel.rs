@@ -1,6 +1,7 @@
 //! `redis-sentinel://host:port?sentinelServiceName=NAME` works from the URL
 //! alone: our servers ask a real `redis-server --sentinel` for the master
 //! and reach each other through it.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)] // test code: a panic is a failed assertion
 
 mod support;
 

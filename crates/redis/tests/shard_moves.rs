@@ -3,6 +3,7 @@
 //! our subscriber subscribes again on the new one (at the next slot check,
 //! every 2 s; a check made while the nodes still disagree may see nothing
 //! new, and the next one does), so broadcasts flow again.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)] // test code: a panic is a failed assertion
 
 mod support;
 

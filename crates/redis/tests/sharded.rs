@@ -2,6 +2,7 @@
 //! socket.io 4.8 server with `createShardedAdapter` (ioredis `Cluster`
 //! clients with `shardedSubscribers`): two iocluster servers and the Node
 //! server act as one, in each subscription mode.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)] // test code: a panic is a failed assertion
 
 mod support;
 

@@ -3,6 +3,7 @@
 //! and ACL credentials. Two of our servers on a TLS-only `redis-server`
 //! with a certificate made by `openssl` at test time count each other and
 //! exchange a server-side emit with ack.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)] // test code: a panic is a failed assertion
 
 mod support;
 

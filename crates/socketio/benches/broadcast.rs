@@ -2,6 +2,7 @@
 //! pushes. Sessions are opened through the real router (polling handshake
 //! and CONNECT) without a network; queues are drained between batches,
 //! outside the measured time.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)] // test code: a panic is a failed assertion
 
 use std::time::{Duration, Instant};
 

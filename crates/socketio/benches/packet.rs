@@ -1,5 +1,6 @@
 //! Socket.IO packet encode/decode: a small event, an event with a 1 KiB
 //! string, and a binary event with one 64 KiB attachment.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)] // test code: a panic is a failed assertion
 
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};

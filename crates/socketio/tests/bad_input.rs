@@ -9,6 +9,7 @@
 //! namespace not joined, a CONNECT_ERROR from a client) are ignored and the
 //! connection stays. In every case the server stays up and other clients
 //! connected at the same time keep exchanging events.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)] // test code: a panic is a failed assertion
 
 mod support;
 

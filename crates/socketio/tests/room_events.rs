@@ -3,6 +3,7 @@
 //! per room with it): creations and deletions of this namespace only —
 //! never those of a sibling child of the same dynamic namespace — with
 //! `has_room` and `has_socket` telling the state after the change.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)] // test code: a panic is a failed assertion
 
 mod support;
 

@@ -12,7 +12,7 @@ use serde_json::Value;
 /// What a message asks or answers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "snake_case")]
-pub enum Header {
+pub(crate) enum Header {
     /// Deliver an encoded packet (part 0: the Engine.IO text packet, then
     /// attachments) to the targeted local sockets.
     Broadcast {
@@ -120,7 +120,7 @@ pub enum Header {
 
 impl Header {
     /// The request an answer belongs to.
-    pub fn answers(&self) -> Option<u64> {
+    pub(crate) fn answers(&self) -> Option<u64> {
         match self {
             Header::BroadcastClientCount { request, .. }
             | Header::BroadcastAck { request, .. }
@@ -134,7 +134,7 @@ impl Header {
 
 /// Why an envelope could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum EnvelopeError {
+pub(crate) enum EnvelopeError {
     /// Shorter than its lengths say.
     #[error("truncated envelope")]
     Truncated,
@@ -144,7 +144,7 @@ pub enum EnvelopeError {
 }
 
 /// Writes an envelope.
-pub fn encode(header: &Header, parts: &[Bytes]) -> Bytes {
+pub(crate) fn encode(header: &Header, parts: &[Bytes]) -> Bytes {
     let json = serde_json::to_vec(header).unwrap_or_default();
     let size = 6 + json.len() + parts.iter().map(|p| 4 + p.len()).sum::<usize>();
     let mut buf = BytesMut::with_capacity(size);
@@ -159,7 +159,7 @@ pub fn encode(header: &Header, parts: &[Bytes]) -> Bytes {
 }
 
 /// Reads only the header (what the master needs to keep recovery records).
-pub fn decode_header(envelope: &Bytes) -> Result<Header, EnvelopeError> {
+pub(crate) fn decode_header(envelope: &Bytes) -> Result<Header, EnvelopeError> {
     let mut rest = envelope.clone();
     header(&mut rest)
 }
@@ -177,7 +177,7 @@ fn header(rest: &mut Bytes) -> Result<Header, EnvelopeError> {
 }
 
 /// Reads an envelope; the parts share the frame's memory.
-pub fn decode(envelope: Bytes) -> Result<(Header, Vec<Bytes>), EnvelopeError> {
+pub(crate) fn decode(envelope: Bytes) -> Result<(Header, Vec<Bytes>), EnvelopeError> {
     let mut rest = envelope;
     let header = header(&mut rest)?;
     if rest.len() < 2 {

@@ -33,7 +33,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Makes [`ClusterAdapter`]s for the namespaces of one worker.
 #[derive(Debug, Clone)]
-pub struct ClusterAdapterFactory {
+pub(crate) struct ClusterAdapterFactory {
     relay: Arc<Relay>,
 }
 
@@ -56,7 +56,7 @@ impl AdapterFactory for ClusterAdapterFactory {
 
 /// One namespace's adapter on one worker.
 #[derive(Debug)]
-pub struct ClusterAdapter {
+pub(crate) struct ClusterAdapter {
     nsp: String,
     relay: Arc<Relay>,
     local: LocalNamespace,

@@ -50,7 +50,7 @@ impl Drop for Pending {
 }
 
 /// The relay of one worker.
-pub struct Relay {
+pub(crate) struct Relay {
     instance: u32,
     outbox: Outbox,
     namespaces: RwLock<HashMap<String, LocalNamespace>>,
