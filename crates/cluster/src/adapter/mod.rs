@@ -9,11 +9,12 @@
 //! docs/DESIGN.md): it outlives any worker.
 
 pub(crate) mod envelope;
+mod recovery;
 pub(crate) mod relay;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use iocluster_socketio::Payload;
@@ -347,21 +348,17 @@ impl Adapter for ClusterAdapter {
     }
 
     fn track_session(&self, session: &PersistedSession) {
-        if let Ok(record) = serde_json::to_value(session) {
-            self.relay.control(&WorkerMessage::TrackSession {
-                nsp: self.nsp.clone(),
-                record,
-            });
-        }
+        self.send_session(session, |nsp, record| WorkerMessage::TrackSession {
+            nsp,
+            record,
+        });
     }
 
     fn persist_session(&self, session: PersistedSession) {
-        if let Ok(record) = serde_json::to_value(&session) {
-            self.relay.control(&WorkerMessage::PersistSession {
-                nsp: self.nsp.clone(),
-                record,
-            });
-        }
+        self.send_session(&session, |nsp, record| WorkerMessage::PersistSession {
+            nsp,
+            record,
+        });
     }
 
     fn forget_session(&self, pid: &str) {
@@ -375,44 +372,6 @@ impl Adapter for ClusterAdapter {
         pid: String,
         offset: String,
     ) -> BoxFuture<'static, Option<RestoredSession>> {
-        let Some(recovery) = self.local.recovery() else {
-            return Box::pin(async { None });
-        };
-        let mut pending = self.relay.register();
-        self.relay.control(&WorkerMessage::Restore {
-            request: pending.request,
-            nsp: self.nsp.clone(),
-            pid,
-            offset,
-        });
-        Box::pin(async move {
-            let started = Instant::now();
-            let answer = tokio::time::timeout(REQUEST_TIMEOUT, async {
-                loop {
-                    match pending.events.recv().await? {
-                        Event::Restored { record, packets } => return Some((record, packets)),
-                        _ => continue,
-                    }
-                }
-            })
-            .await
-            .ok()
-            .flatten()?;
-            let (record, packets) = answer;
-            let record: serde_json::Value = serde_json::from_slice(&record?).ok()?;
-            let disconnected_ms = record.get("disconnected_ms").and_then(Value::as_u64)?;
-            if Duration::from_millis(disconnected_ms) + started.elapsed()
-                > recovery.max_disconnection_duration
-            {
-                return None;
-            }
-            let session: PersistedSession =
-                serde_json::from_value(record.get("session")?.clone()).ok()?;
-            let missed = packets
-                .into_iter()
-                .filter_map(relay::missed_payload)
-                .collect();
-            Some(RestoredSession { session, missed })
-        })
+        self.restore(pid, offset)
     }
 }

@@ -1,12 +1,12 @@
 //! A socket: one client connected to one namespace.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use iocluster_engineio::{SendError, Session};
-use serde::{Deserialize, Serialize};
+
 use serde_json::Value;
 use tokio::sync::oneshot;
 
@@ -18,66 +18,19 @@ use crate::parser::{Encoded, Packet, PacketType, encode};
 use crate::payload::Payload;
 use crate::reason::DisconnectReason;
 
+mod close;
+mod gates;
+mod handshake;
+mod incoming;
+
+pub use handshake::SocketHandshake;
+
 /// A handle to a socket; handlers receive one.
 pub type SocketRef = Arc<Socket>;
 
 type EventHandler = Arc<dyn Fn(&SocketRef, Payload, Option<AckSender>) + Send + Sync>;
 type AnyHandler = Arc<dyn Fn(&SocketRef, &str, &Payload) + Send + Sync>;
 type DisconnectHandler = Arc<dyn Fn(&SocketRef, DisconnectReason) + Send + Sync>;
-
-/// The handshake of a socket, as Node's `socket.handshake`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SocketHandshake {
-    /// Request headers (the last value of each).
-    pub headers: BTreeMap<String, String>,
-    /// When the connection was opened, as an HTTP date.
-    pub time: String,
-    /// The client's IP address.
-    pub address: String,
-    /// Whether the request came from another origin.
-    pub xdomain: bool,
-    /// Whether the connection is encrypted.
-    pub secure: bool,
-    /// When the connection was opened, in ms since the epoch.
-    pub issued: u64,
-    /// The request URL (path and query).
-    pub url: String,
-    /// The query parameters.
-    pub query: BTreeMap<String, String>,
-    /// The `auth` payload of the CONNECT packet.
-    pub auth: Value,
-}
-
-impl SocketHandshake {
-    pub(crate) fn new(session: &Session, auth: Value) -> Self {
-        let handshake = session.handshake();
-        let headers = handshake
-            .headers
-            .iter()
-            .filter_map(|(name, value)| {
-                Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
-            })
-            .collect();
-        SocketHandshake {
-            headers,
-            time: httpdate::fmt_http_date(handshake.issued),
-            address: handshake
-                .remote_addr
-                .map(|addr| addr.ip().to_string())
-                .unwrap_or_default(),
-            xdomain: handshake.headers.contains_key("origin"),
-            secure: false,
-            issued: handshake
-                .issued
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_millis() as u64)
-                .unwrap_or(0),
-            url: handshake.uri.to_string(),
-            query: handshake.query.iter().cloned().collect(),
-            auth,
-        }
-    }
-}
 
 // The socket's gates. Sends are held until CONNECT has gone out (so the
 // client sees CONNECT first and, like from Node, the first emits in later
@@ -420,204 +373,12 @@ impl Socket {
         self.send_encoded(&encode(packet))
     }
 
-    fn has(&self, gate: u8) -> bool {
+    pub(super) fn has(&self, gate: u8) -> bool {
         self.state.load(Ordering::Acquire) & gate != 0
-    }
-
-    /// Sends an encoded packet; held until CONNECT is out.
-    pub(crate) fn send_encoded(&self, encoded: &Encoded) -> Result<(), SendError> {
-        if self.has(DISCONNECTED) {
-            return Err(SendError::Closed);
-        }
-        if self.has(OUT_OPEN) {
-            return self.session.send_many(encoded.messages());
-        }
-        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        if self.has(DISCONNECTED) {
-            Err(SendError::Closed)
-        } else if self.has(OUT_OPEN) {
-            self.session.send_many(encoded.messages())
-        } else {
-            held.push(encoded.clone());
-            Ok(())
-        }
-    }
-
-    /// Queues CONNECT ahead of everything held.
-    pub(crate) fn send_connect(&self, connect: &Encoded) {
-        let _held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = self.session.send_many(connect.messages());
-    }
-
-    /// Whether sends are waiting for CONNECT to be out.
-    pub(crate) fn has_held(&self) -> bool {
-        !self
-            .held
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_empty()
-    }
-
-    /// Sends what was held, in order, and lets later sends go out directly.
-    pub(crate) fn open_out(&self) {
-        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        // `take` frees the buffer: a connected socket holds nothing.
-        for encoded in std::mem::take(&mut *held) {
-            let _ = self.session.send_many(encoded.messages());
-        }
-        self.state.fetch_or(OUT_OPEN, Ordering::AcqRel);
-    }
-
-    /// The connection handlers are registered: handles what the client sent
-    /// meanwhile, in order, then lets packets through directly.
-    pub(crate) fn ready(self: &Arc<Self>) {
-        loop {
-            let batch = {
-                let mut inbox = self.inbox.lock().unwrap_or_else(|p| p.into_inner());
-                if inbox.is_empty() {
-                    self.state.fetch_or(IN_OPEN, Ordering::AcqRel);
-                    return;
-                }
-                std::mem::take(&mut *inbox)
-            };
-            for packet in batch {
-                self.dispatch(packet);
-            }
-        }
-    }
-
-    /// Handles a packet from the client, or queues it until the connection
-    /// handlers are registered.
-    pub(crate) fn on_packet(self: &Arc<Self>, packet: Packet) {
-        if !self.has(IN_OPEN) {
-            let mut inbox = self.inbox.lock().unwrap_or_else(|p| p.into_inner());
-            if !self.has(IN_OPEN | DISCONNECTED) {
-                inbox.push(packet);
-                return;
-            }
-        }
-        if !self.has(DISCONNECTED) {
-            self.dispatch(packet);
-        }
-    }
-
-    fn dispatch(self: &Arc<Self>, packet: Packet) {
-        match packet.kind {
-            PacketType::Event | PacketType::BinaryEvent => self.on_event(packet),
-            PacketType::Ack | PacketType::BinaryAck => self.on_ack(packet),
-            PacketType::Disconnect => self.on_close(DisconnectReason::ClientNamespaceDisconnect),
-            PacketType::Connect | PacketType::ConnectError => {}
-        }
     }
 
     pub(crate) fn acks(&self) -> &PendingAcks {
         &self.acks
-    }
-
-    /// Handles an EVENT from the client.
-    fn on_event(self: &Arc<Self>, packet: Packet) {
-        let Some(serde_json::Value::Array(mut args)) = packet.data else {
-            return;
-        };
-        if args.is_empty() {
-            return;
-        }
-        let name = match args.remove(0) {
-            Value::String(name) => name,
-            other => other.to_string(),
-        };
-        let payload = Payload {
-            args,
-            attachments: packet.attachments,
-        };
-        let any: Vec<AnyHandler> = self.any.read().unwrap_or_else(|p| p.into_inner()).clone();
-        for handler in any {
-            handler(self, &name, &payload);
-        }
-        let handler = self
-            .events
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .find(|(event, _)| **event == *name)
-            .map(|(_, handler)| Arc::clone(handler));
-        if let Some(handler) = handler {
-            let ack = packet.id.map(|id| AckSender::new(Arc::clone(self), id));
-            handler(self, payload, ack);
-        }
-    }
-
-    /// Handles an ACK from the client.
-    fn on_ack(&self, packet: Packet) {
-        let Some(id) = packet.id else { return };
-        let args = match packet.data {
-            Some(Value::Array(args)) => args,
-            _ => Vec::new(),
-        };
-        if !self.acks.resolve(
-            id,
-            Payload {
-                args,
-                attachments: packet.attachments,
-            },
-        ) {
-            tracing::debug!(socket = %self.id, id, "ack for an unknown id ignored");
-        }
-    }
-
-    /// Leaves the namespace: handlers told, session kept for recovery when
-    /// the reason allows, rooms left, waiting acks failed.
-    pub(crate) fn on_close(self: &Arc<Self>, reason: DisconnectReason) {
-        if self.state.fetch_or(DISCONNECTED, Ordering::AcqRel) & DISCONNECTED != 0 {
-            return;
-        }
-        self.held.lock().unwrap_or_else(|p| p.into_inner()).clear();
-        // A DISCONNECT still queued (it came while the connection handlers
-        // ran) is why the socket left, whatever the transport did next.
-        let left = {
-            let mut inbox = self.inbox.lock().unwrap_or_else(|p| p.into_inner());
-            let left = inbox.iter().any(|p| p.kind == PacketType::Disconnect);
-            inbox.clear();
-            left
-        };
-        let reason = if left {
-            DisconnectReason::ClientNamespaceDisconnect
-        } else {
-            reason
-        };
-        let handlers: Vec<DisconnectHandler> = self
-            .disconnect
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        for handler in handlers {
-            handler(self, reason);
-        }
-        if let Some(state) = self.recoverable_state() {
-            if reason.is_recoverable() {
-                self.namespace.adapter().persist_session(state);
-            } else {
-                self.namespace.adapter().forget_session(&state.pid);
-            }
-        }
-        self.namespace.local_handle().remove(self);
-        if let Some(client) = self
-            .namespace
-            .server()
-            .and_then(|s| s.client(self.session.id().as_str()))
-        {
-            client.forget(self.namespace.name());
-        }
-        self.acks.clear();
-        self.events
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
-        self.any.write().unwrap_or_else(|p| p.into_inner()).clear();
-        self.disconnect
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
     }
 }
 
