@@ -7,7 +7,6 @@
 mod support;
 
 use std::process::Stdio;
-use std::time::Duration;
 
 use serde_json::Value;
 use support::{Master, Status, WAIT, one_cluster_at_a_time, signal};

@@ -38,6 +38,7 @@ mod handoff;
 mod head;
 mod master;
 mod outbox;
+mod report;
 mod sid;
 mod worker;
 

@@ -95,6 +95,12 @@ pub struct EngineConfig {
     /// [`Session::send`](crate::Session::send) refuses with
     /// [`SendError::BufferFull`](crate::SendError::BufferFull). Default 16,384.
     pub max_buffered_messages: usize,
+    /// How many bytes of messages may wait to be sent to one session; past
+    /// it, sends are refused as with `max_buffered_messages`. A message is
+    /// counted whole even when its bytes are shared with other sessions (a
+    /// broadcast): the bound is what one slow client may hold. Default
+    /// 16 MiB.
+    pub max_buffered_bytes: usize,
     /// Sees sessions open and close. Default none.
     pub session_observer: Option<Arc<dyn SessionObserver>>,
 }
@@ -113,6 +119,7 @@ impl Default for EngineConfig {
             allow_request: None,
             sid_generator: Arc::new(RandomSid),
             max_buffered_messages: 16_384,
+            max_buffered_bytes: 16 * 1024 * 1024,
             session_observer: None,
         }
     }
@@ -183,6 +190,11 @@ impl EngineConfig {
         self.max_buffered_messages = messages;
         self
     }
+    /// Sets the bound in bytes of each session's send buffer.
+    pub fn max_buffered_bytes(mut self, bytes: usize) -> Self {
+        self.max_buffered_bytes = bytes;
+        self
+    }
 }
 
 impl fmt::Debug for EngineConfig {
@@ -198,6 +210,7 @@ impl fmt::Debug for EngineConfig {
             .field("cookie", &self.cookie)
             .field("allow_request", &self.allow_request.is_some())
             .field("max_buffered_messages", &self.max_buffered_messages)
+            .field("max_buffered_bytes", &self.max_buffered_bytes)
             .finish_non_exhaustive()
     }
 }

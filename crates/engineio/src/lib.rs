@@ -24,6 +24,8 @@ mod serve;
 mod service;
 mod session;
 mod sid;
+mod stall;
+mod stats;
 mod transport;
 
 pub use config::{AllowRequest, EngineConfig, SessionObserver, Transports};
@@ -36,9 +38,10 @@ pub use handshake::Handshake;
 pub use io::PrefixedIo;
 pub use packet::{Message, Text};
 pub use query::EngineQuery;
-pub use serve::{serve, serve_connection, serve_io};
+pub use serve::{ConnectionLimits, serve, serve_connection, serve_io};
 pub use session::{SendError, Session};
 pub use sid::{RandomSid, Sid, SidGenerator, random_base64url};
+pub use stats::EngineStats;
 pub use transport::TransportKind;
 
 /// Encoding and decoding of polling payloads, public for benchmarks and

@@ -20,8 +20,9 @@ pub enum SendError {
     /// The session is closed or closing.
     #[error("the session is closed")]
     Closed,
-    /// The client does not read fast enough: `max_buffered_messages` are
-    /// already waiting. The message was dropped; the session stays open.
+    /// The client does not read fast enough: `max_buffered_messages`, or
+    /// `max_buffered_bytes`, are already waiting. The message was dropped;
+    /// the session stays open.
     #[error("the session's send buffer is full")]
     BufferFull,
 }
@@ -48,6 +49,8 @@ pub(crate) struct State {
     /// How many of the queued packets are messages (the bound counts only
     /// those, not pings or noops).
     pub(crate) messages: usize,
+    /// The bytes of the queued messages.
+    pub(crate) bytes: usize,
     pub(crate) poll_pending: bool,
     pub(crate) post_pending: bool,
     pub(crate) awaiting_pong: bool,
@@ -98,6 +101,7 @@ impl Session {
                 upgrading: false,
                 queue: VecDeque::new(),
                 messages: 0,
+                bytes: 0,
                 poll_pending: false,
                 post_pending: false,
                 awaiting_pong: false,
@@ -138,8 +142,8 @@ impl Session {
     /// Queues a message for the client.
     ///
     /// Never waits: when the client is too slow and the buffer holds
-    /// `max_buffered_messages`, the message is refused with
-    /// [`SendError::BufferFull`] and the session stays open.
+    /// `max_buffered_messages` (or `max_buffered_bytes`), the message is
+    /// refused with [`SendError::BufferFull`] and the session stays open.
     pub fn send(&self, message: Message) -> Result<(), SendError> {
         self.send_many(std::iter::once(message))
     }
@@ -156,11 +160,30 @@ impl Session {
                 return Err(SendError::Closed);
             }
             let count = messages.len();
-            if state.messages + count > self.shared.config.max_buffered_messages {
+            let config = &self.shared.config;
+            if state.messages + count > config.max_buffered_messages {
+                crate::stats::BUFFER_FULL.increment();
+                return Err(SendError::BufferFull);
+            }
+            let start = state.queue.len();
+            state.queue.extend(messages.map(Packet::Message));
+            let bytes: usize = state
+                .queue
+                .range(start..)
+                .map(|packet| match packet {
+                    Packet::Message(message) => message.len(),
+                    _ => 0,
+                })
+                .sum();
+            // A session with nothing queued always takes one message, so a
+            // single message larger than the bound is not refused for ever.
+            if state.bytes > 0 && state.bytes + bytes > config.max_buffered_bytes {
+                state.queue.truncate(start);
+                crate::stats::BUFFER_FULL.increment();
                 return Err(SendError::BufferFull);
             }
             state.messages += count;
-            state.queue.extend(messages.map(Packet::Message));
+            state.bytes += bytes;
         }
         self.wake.notify_waiters();
         Ok(())

@@ -117,3 +117,37 @@ async fn queued_ping_takes_no_room_from_messages() {
         );
     }
 }
+
+#[tokio::test]
+async fn send_beyond_max_buffered_bytes_returns_buffer_full_and_counts_it() {
+    let server = TestServer::start_silent(EngineConfig::default().max_buffered_bytes(1_000)).await;
+    let sid = server.open_polling().await;
+    let session = server.session(&sid);
+    let refused_before = iocluster_engineio::EngineStats::now().buffer_full;
+
+    // Alone, a message larger than the bound still goes (or it could never
+    // be sent); after it, nothing more fits.
+    session
+        .send(Message::text(&"a".repeat(1_500)))
+        .expect("an empty buffer takes one message");
+    assert_eq!(session.send(Message::text("b")), Err(SendError::BufferFull));
+    assert_eq!(server.poll_payload(&sid).await.len(), 1 + 1_500);
+
+    // 600 + 400 bytes fit; one more byte does not, all or nothing.
+    session.send(Message::text(&"c".repeat(600))).expect("fits");
+    session.send(Message::text(&"d".repeat(400))).expect("fits");
+    assert_eq!(
+        session.send_many([Message::text("e"), Message::binary(vec![1u8])].into_iter()),
+        Err(SendError::BufferFull)
+    );
+    assert!(
+        session.is_open(),
+        "a full buffer does not close the session"
+    );
+    let payload = server.poll_payload(&sid).await;
+    assert_eq!(
+        payload,
+        format!("4{}\x1e4{}", "c".repeat(600), "d".repeat(400))
+    );
+    assert!(iocluster_engineio::EngineStats::now().buffer_full >= refused_before + 2);
+}

@@ -13,6 +13,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::report::WorkerReport;
+
 mod channel;
 mod frame;
 
@@ -71,6 +73,13 @@ pub(crate) enum WorkerMessage {
         /// The client's address, for the owner.
         remote: Option<String>,
     },
+    /// The worker's counters, answering a `ReportRequest`.
+    Report {
+        /// The request number.
+        request: u64,
+        /// The counters.
+        report: WorkerReport,
+    },
     /// Asks for a disconnected session and the broadcasts it missed.
     Restore {
         /// Request number, echoed in the answer.
@@ -104,6 +113,11 @@ pub(crate) enum MasterMessage {
     WorkerGone {
         /// Its instance number.
         instance: u32,
+    },
+    /// Asks for the worker's counters (answered with a `Report`).
+    ReportRequest {
+        /// Request number, echoed in the answer.
+        request: u64,
     },
 }
 

@@ -1,11 +1,14 @@
 //! The admin endpoint: `GET /status` on a loopback address, per worker pid,
-//! uptime, restarts, sessions and resident memory.
+//! uptime, restarts, sessions, resident memory, the control queue, and the
+//! counters the worker reports (connections cut for stalled writes or
+//! closed with messages unsent, messages refused on a full send buffer).
 //!
 //! `restarts` counts the slot's restarts in a row, as the backoff does: it
 //! is zero again once the slot's worker has stayed up `backoff_reset`
 //! (30 s), so a slot that crashed once last week reads as healthy;
 //! `restarts_total` counts every restart since the master started.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -18,6 +21,8 @@ use tokio::net::TcpListener;
 
 use super::Master;
 use crate::ClusterError;
+use crate::report::WorkerReport;
+use crate::sid::InstanceId;
 
 /// Binds the admin endpoint: an address in use is an error at startup, not
 /// a warning and a master running without it.
@@ -37,9 +42,10 @@ pub(super) fn serve(master: Arc<Master>, listener: TcpListener) {
         get(move || {
             let master = Arc::clone(&master);
             async move {
+                let reports = master.collect_reports().await;
                 (
                     [(header::CONTENT_TYPE, "application/json")],
-                    status(&master).to_string(),
+                    status(&master, &reports).to_string(),
                 )
             }
         }),
@@ -49,7 +55,7 @@ pub(super) fn serve(master: Arc<Master>, listener: TcpListener) {
     });
 }
 
-fn status(master: &Master) -> Value {
+fn status(master: &Master, reports: &HashMap<InstanceId, WorkerReport>) -> Value {
     let table = master.table();
     let mut workers: Vec<Value> = table
         .workers
@@ -70,6 +76,12 @@ fn status(master: &Master) -> Value {
                 "control_queued_bytes": w.control.queued_bytes(),
                 "control_frames_dropped": w.control.dropped(),
                 "rss_bytes": rss_bytes(w.pid),
+                // What the worker counted itself; null when it did not
+                // answer in time.
+                "write_stalls": reports.get(instance).map(|r| r.write_stalls),
+                "closed_with_unsent": reports.get(instance).map(|r| r.closed_with_unsent),
+                "buffer_full": reports.get(instance).map(|r| r.buffer_full),
+                "frames_dropped_to_master": reports.get(instance).map(|r| r.control_frames_dropped),
             })
         })
         .collect();

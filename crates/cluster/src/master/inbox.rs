@@ -41,6 +41,7 @@ impl Master {
                 pid,
                 offset,
             } => self.restore(source, request, &nsp, &pid, &offset),
+            WorkerMessage::Report { request, report } => self.on_report(source, request, report),
             WorkerMessage::Connect {
                 request,
                 instance,

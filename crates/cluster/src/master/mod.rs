@@ -8,6 +8,7 @@
 //! - [`relay`]: the cluster adapter's frames forwarded between workers,
 //!   membership news, recovery answers;
 //! - [`join`]: streams between two workers for proxied requests;
+//! - [`reports`]: the workers' counters, gathered on demand;
 //! - [`recovery`], [`table`], [`admin`], [`spawn`]: the state they share.
 
 mod admin;
@@ -15,6 +16,7 @@ mod inbox;
 mod join;
 mod recovery;
 mod relay;
+mod reports;
 mod router;
 mod spawn;
 mod supervise;
@@ -36,6 +38,7 @@ use crate::balance::Balancer;
 use crate::config::ClusterConfig;
 use crate::sid::InstanceId;
 use recovery::Recovery;
+use reports::Reports;
 use table::Table;
 
 /// How long the master keeps a disconnected socket's state and the
@@ -53,6 +56,7 @@ pub(crate) struct Master {
     command: WorkerCommand,
     table: Mutex<Table>,
     recovery: Mutex<Recovery>,
+    reports: Reports,
     balancer: Balancer,
     next_instance: AtomicU32,
     stopping: CancellationToken,
@@ -98,6 +102,7 @@ pub(crate) async fn run_master(
         command,
         table: Mutex::new(Table::default()),
         recovery: Mutex::new(Recovery::new(RECOVERY_MAX_AGE, RECOVERY_MAX_PACKETS)),
+        reports: Reports::default(),
         balancer: Balancer::default(),
         next_instance: AtomicU32::new(first_instance),
         stopping: CancellationToken::new(),

@@ -4,12 +4,13 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use iocluster_engineio::{Engine, EngineConfig};
+use iocluster_engineio::{Engine, EngineConfig, EngineStats};
 use iocluster_socketio::adapter::AdapterFactory;
 use iocluster_socketio::{Server, ServerConfig};
 
 use super::link::MasterLink;
 use crate::config::EngineOptions;
+use crate::report::WorkerReport;
 use crate::sid::{ClusterSid, InstanceId};
 
 /// Given to the app of each worker: build your Socket.IO server (or bare
@@ -95,6 +96,18 @@ impl WorkerContext {
             .sum();
         let engines: usize = lock(&self.engines).iter().map(Engine::session_count).sum();
         servers + engines
+    }
+
+    /// This worker's counters, for the master.
+    pub(crate) fn report(&self) -> WorkerReport {
+        let engine = EngineStats::now();
+        WorkerReport {
+            sessions: self.session_count() as u64,
+            write_stalls: engine.write_stalls,
+            closed_with_unsent: engine.closed_with_unsent,
+            buffer_full: engine.buffer_full,
+            control_frames_dropped: 0,
+        }
     }
 
     /// Closes every session of every server and engine (clients get a close

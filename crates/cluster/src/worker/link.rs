@@ -17,6 +17,7 @@ use tokio::sync::oneshot;
 use crate::adapter::relay::Relay;
 use crate::control::{self, Frame, MasterMessage, WorkerMessage};
 use crate::outbox::Outbox;
+use crate::report::WorkerReport;
 use crate::sid::InstanceId;
 
 /// How long a worker waits for the master to join it to another worker.
@@ -27,6 +28,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub(crate) enum Order {
     /// Close every session and exit.
     Shutdown,
+    /// Send the worker's counters, with this request number.
+    Report(u64),
 }
 
 /// The worker's end of its control channel.
@@ -69,6 +72,14 @@ impl MasterLink {
     /// Tells the master this worker serves connections from now on.
     pub(crate) fn report_ready(&self) {
         self.outbox.control(&WorkerMessage::Ready);
+    }
+
+    /// Answers the master's report request `request` with `report`, to
+    /// which the link adds its own counters.
+    pub(crate) fn report(&self, request: u64, mut report: WorkerReport) {
+        report.control_frames_dropped = self.outbox.dropped();
+        self.outbox
+            .control(&WorkerMessage::Report { request, report });
     }
 
     fn connects(&self) -> MutexGuard<'_, HashMap<u64, oneshot::Sender<Option<UnixStream>>>> {
@@ -132,6 +143,7 @@ impl MasterLink {
         };
         match message {
             MasterMessage::Shutdown => return Some(Order::Shutdown),
+            MasterMessage::ReportRequest { request } => return Some(Order::Report(request)),
             MasterMessage::ConnectFailed { request } => self.connected(request, None),
             MasterMessage::Peers { instances } => {
                 let others: Vec<u32> = instances

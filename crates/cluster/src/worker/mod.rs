@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use iocluster_engineio::ConnectionLimits;
 use iocluster_socketio::adapter::AdapterFactory;
 use tokio::net::{UnixDatagram, UnixStream};
 use tokio::time::Instant;
@@ -139,6 +140,7 @@ pub(crate) async fn run_worker(
         Arc::new(ClusterAdapterFactory::new(relay))
     });
     let cors = env.engine.cors();
+    let limits = ConnectionLimits::for_engine(&env.engine.to_engine_config());
     let context = WorkerContext::new(env.engine, Arc::clone(&link), adapter);
     let proxy = Proxy::new(Arc::clone(&link), cors);
     let router = app(&context).layer(axum::middleware::from_fn_with_state(
@@ -160,18 +162,20 @@ pub(crate) async fn run_worker(
             _ = tokio::time::sleep_until(wake_at.unwrap_or_else(Instant::now)), if wake_at.is_some() => Event::Timer,
         };
         match event {
-            Event::Handoff(Ok(handoff)) => serve::serve_handoff(handoff, &router, &link),
+            Event::Handoff(Ok(handoff)) => serve::serve_handoff(handoff, &router, limits, &link),
             Event::Handoff(Err(error)) => {
                 tracing::warn!(%error, "handoff channel closed: shutting down");
                 (handoffs, frames) = (None, None);
                 state = state.stop();
             }
-            Event::Frame(Some(frame)) => {
-                if link.on_frame(frame) == Some(Order::Shutdown) {
+            Event::Frame(Some(frame)) => match link.on_frame(frame) {
+                Some(Order::Shutdown) => {
                     tracing::info!(instance = %env.instance, "shutdown requested");
                     state = state.stop();
                 }
-            }
+                Some(Order::Report(request)) => link.report(request, context.report()),
+                None => {}
+            },
             Event::Frame(None) => {
                 tracing::warn!("master gone: shutting down");
                 (handoffs, frames) = (None, None);

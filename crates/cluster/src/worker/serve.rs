@@ -6,13 +6,19 @@ use std::os::fd::OwnedFd;
 
 use axum::Router;
 use bytes::Bytes;
+use iocluster_engineio::ConnectionLimits;
 use tokio::net::UnixStream;
 
 use super::link::MasterLink;
 use crate::handoff::{Handoff, HandoffKind};
 
 /// Serves one handoff; each connection in a task of its own.
-pub(crate) fn serve_handoff(handoff: Handoff, router: &Router, link: &MasterLink) {
+pub(crate) fn serve_handoff(
+    handoff: Handoff,
+    router: &Router,
+    limits: ConnectionLimits,
+    link: &MasterLink,
+) {
     match handoff.kind {
         HandoffKind::Tcp => {
             let std_stream = std::net::TcpStream::from(handoff.fd);
@@ -25,7 +31,8 @@ pub(crate) fn serve_handoff(handoff: Handoff, router: &Router, link: &MasterLink
             let router = router.clone();
             tokio::spawn(async move {
                 if let Err(error) =
-                    iocluster_engineio::serve_connection(stream, handoff.bytes, router).await
+                    iocluster_engineio::serve_connection(stream, handoff.bytes, router, limits)
+                        .await
                 {
                     tracing::debug!(%error, "connection ended with an error");
                 }
@@ -42,7 +49,7 @@ pub(crate) fn serve_handoff(handoff: Handoff, router: &Router, link: &MasterLink
             let router = router.clone();
             tokio::spawn(async move {
                 if let Err(error) =
-                    iocluster_engineio::serve_io(stream, remote, Bytes::new(), router).await
+                    iocluster_engineio::serve_io(stream, remote, Bytes::new(), router, limits).await
                 {
                     tracing::debug!(%error, "proxied connection ended with an error");
                 }

@@ -101,6 +101,7 @@ pub(crate) async fn poll(session: Arc<Session>) -> Response {
                     let body = payload::encode(state.queue.iter().take(send));
                     state.queue.drain(..consumed);
                     state.messages = 0;
+                    state.bytes = 0;
                     (Some(body), flushed_close)
                 }
                 _ => (None, false),

@@ -23,7 +23,12 @@ const UPGRADE_NOOP_INTERVAL: std::time::Duration = std::time::Duration::from_mil
 /// futures live as long as their sessions, and each layer of them keeps its
 /// arguments beside its own state.
 pub(crate) async fn serve_new(session: Arc<Session>, open: Packet, mut socket: Box<WebSocket>) {
-    if Box::pin(socket.send(open.into_frame())).await.is_err() {
+    let sent = Box::pin(tokio::time::timeout(
+        session.shared().config.ping_timeout,
+        socket.send(open.into_frame()),
+    ))
+    .await;
+    if !matches!(sent, Ok(Ok(()))) {
         session.close_now(CloseReason::TransportError);
         return;
     }
@@ -118,6 +123,7 @@ async fn serve(session: Arc<Session>, mut socket: Box<WebSocket>) {
             let mut state = session.lock();
             batch.extend(state.queue.drain(..));
             state.messages = 0;
+            state.bytes = 0;
             state.phase
         };
         let flushed_close = batch.last() == Some(&Packet::Close);
@@ -125,20 +131,22 @@ async fn serve(session: Arc<Session>, mut socket: Box<WebSocket>) {
         // frame; a client that needs CONNECT apart from the first emits gets
         // it apart: the Socket.IO layer waits for CONNECT to be written.)
         if !batch.is_empty() {
-            let mut written = Ok(());
-            for packet in batch.drain(..) {
-                written = socket.feed(packet.into_frame()).await;
-                if written.is_err() {
-                    break;
+            // Boxed: the write's state is kept only while writing, not in
+            // every idle session's task.
+            match Box::pin(write_batch(&session, &mut socket, &mut batch)).await {
+                Written::All => {}
+                Written::Failed => {
+                    session.close_now(CloseReason::TransportError);
+                    return;
                 }
-            }
-            if written.is_ok() {
-                written = socket.flush().await;
-            }
-            if written.is_err() {
-                batch.clear();
-                session.close_now(CloseReason::TransportError);
-                return;
+                Written::SessionEnded => {
+                    // The session is gone (heartbeat, server close,
+                    // shutdown): its connection goes now, with whatever
+                    // the client did not take.
+                    crate::stats::CLOSED_WITH_UNSENT.increment();
+                    tracing::debug!(sid = %session.id(), "session ended with messages unsent: connection closed");
+                    return;
+                }
             }
         }
         session.drained.notify_waiters();
@@ -165,6 +173,47 @@ async fn serve(session: Arc<Session>, mut socket: Box<WebSocket>) {
                     return;
                 }
             }
+        }
+    }
+}
+
+/// How a batch write ended.
+enum Written {
+    /// Every frame is out.
+    All,
+    /// The connection failed (or stalled past its limit).
+    Failed,
+    /// The session ended while the write waited.
+    SessionEnded,
+}
+
+/// Writes `batch` in one flush, unless the session ends first: a client
+/// that stopped reading must not keep a dead session's connection, nor what
+/// it queued, a moment longer.
+async fn write_batch(
+    session: &Session,
+    socket: &mut WebSocket,
+    batch: &mut Vec<Packet>,
+) -> Written {
+    let write = async {
+        for packet in batch.drain(..) {
+            socket.feed(packet.into_frame()).await?;
+        }
+        socket.flush().await
+    };
+    let written = tokio::select! {
+        written = write => written,
+        _ = session.cancelled().cancelled() => {
+            batch.clear();
+            return Written::SessionEnded;
+        }
+    };
+    match written {
+        Ok(()) => Written::All,
+        Err(error) => {
+            batch.clear();
+            tracing::debug!(sid = %session.id(), %error, "websocket write failed");
+            Written::Failed
         }
     }
 }
@@ -229,8 +278,12 @@ fn read(session: &Arc<Session>, frame: Option<Result<Frame, axum::Error>>) -> Re
     }
 }
 
-/// Sends a close frame; boxed so that this rare await adds nothing to the
-/// state every session's task keeps.
+/// How long a close frame may take to go out: a client that does not read
+/// does not get to keep the connection open.
+const CLOSE_FRAME_LIMIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Sends a close frame, at most for [`CLOSE_FRAME_LIMIT`]; boxed so that
+/// this rare await adds nothing to the state every session's task keeps.
 async fn send_close(socket: &mut WebSocket, frame: Frame) {
-    let _ = Box::pin(socket.send(frame)).await;
+    let _ = Box::pin(tokio::time::timeout(CLOSE_FRAME_LIMIT, socket.send(frame))).await;
 }

@@ -417,6 +417,7 @@ pub async fn hand_over(listener: &TcpListener, router: axum::Router, k: usize) {
         stream,
         Bytes::from(prefix),
         router,
+        iocluster_engineio::ConnectionLimits::default(),
     ));
 }
 
