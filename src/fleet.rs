@@ -22,9 +22,10 @@
 
 use std::sync::Arc;
 
-use iocluster_cluster::{AdapterConnect, Cluster, ClusterBuilder};
+use iocluster_cluster::{AdapterConnect, Cluster, ClusterBuilder, CounterSource};
 use iocluster_redis::{
-    RedisAdapterFactory, ShardedRedisAdapterConfig, ShardedRedisAdapterFactory, SubscriptionMode,
+    RedisAdapterFactory, RedisStats, ShardedRedisAdapterConfig, ShardedRedisAdapterFactory,
+    SubscriptionMode,
 };
 use iocluster_socketio::adapter::AdapterFactory;
 
@@ -64,7 +65,19 @@ impl Fleet {
         }
         let connect: AdapterConnect =
             Arc::new(|| Box::pin(async { Fleet::from_worker_env()?.connect().await }));
-        builder.adapter(connect)
+        let redis_counters: CounterSource = Arc::new(|| {
+            // Only a worker that connected a Redis adapter has any to show.
+            if !matches!(Fleet::from_worker_env(), Ok(Fleet::Redis { .. })) {
+                return Vec::new();
+            }
+            let stats = RedisStats::now();
+            vec![
+                ("redis_published".to_owned(), stats.published),
+                ("redis_dropped".to_owned(), stats.dropped),
+                ("redis_reconnects".to_owned(), stats.reconnects),
+            ]
+        });
+        builder.adapter(connect).counters(redis_counters)
     }
 
     /// The variables a master sets for its workers (set even when empty,

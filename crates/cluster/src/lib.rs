@@ -44,6 +44,7 @@ mod worker;
 
 pub use config::{Balance, ClusterConfig, EngineOptions};
 pub use master::WorkerCommand;
+pub use report::CounterSource;
 pub use sid::InstanceId;
 pub use worker::{AdapterConnect, WorkerContext};
 
@@ -88,7 +89,7 @@ pub struct Cluster {
     config: ClusterConfig,
     command: Option<WorkerCommand>,
     worker_env: Vec<(OsString, OsString)>,
-    adapter: Option<AdapterConnect>,
+    worker: worker::WorkerOptions,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -97,7 +98,7 @@ impl std::fmt::Debug for Cluster {
             .field("config", &self.config)
             .field("command", &self.command)
             .field("worker_env", &self.worker_env)
-            .field("adapter", &self.adapter.as_ref().map(|_| "custom"))
+            .field("worker", &self.worker)
             .finish()
     }
 }
@@ -145,7 +146,13 @@ impl ClusterBuilder {
     /// adapter; `connect` may still answer `Ok(None)` for the cluster
     /// adapter. An error stops the worker (and the master restarts it).
     pub fn adapter(mut self, connect: AdapterConnect) -> Self {
-        self.cluster.adapter = Some(connect);
+        self.cluster.worker.adapter = Some(connect);
+        self
+    }
+    /// Adds counters of the layer above to what each worker reports (in
+    /// `/status`, by name).
+    pub fn counters(mut self, source: CounterSource) -> Self {
+        self.cluster.worker.counters.push(source);
         self
     }
     /// The cluster.
@@ -194,7 +201,7 @@ impl Cluster {
             Err(error) => return Some(Err(error)),
         };
         Some(match env.runtime() {
-            Ok(runtime) => runtime.block_on(worker::run_worker(env, self.adapter.clone(), app)),
+            Ok(runtime) => runtime.block_on(worker::run_worker(env, self.worker.clone(), app)),
             Err(error) => Err(error.into()),
         })
     }

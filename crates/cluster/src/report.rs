@@ -2,6 +2,9 @@
 //! and metrics): counters the master cannot see, since it never touches a
 //! connection after the handoff.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 /// A worker's counters, as it sends them to the master.
@@ -19,4 +22,12 @@ pub(crate) struct WorkerReport {
     pub(crate) buffer_full: u64,
     /// Frames to the master dropped because the worker's outbox was full.
     pub(crate) control_frames_dropped: u64,
+    /// Counters of the layer above (the Redis adapter's, say), by name.
+    #[serde(default)]
+    pub(crate) extra: BTreeMap<String, u64>,
 }
+
+/// Counters a worker reports besides the cluster's own, by name (given to
+/// [`crate::ClusterBuilder::counters`]; the `iocluster` facade reports the
+/// Redis adapter's this way).
+pub type CounterSource = Arc<dyn Fn() -> Vec<(String, u64)> + Send + Sync>;

@@ -36,6 +36,7 @@ mod emitter;
 mod error;
 pub mod msgpack;
 mod redis;
+mod stats;
 mod uid;
 mod wire;
 
@@ -49,5 +50,6 @@ pub use adapter::{
 pub use emitter::{Emitter, EmitterOperator};
 pub use error::Error;
 pub use redis::{connect_client, connect_subscriber};
+pub use stats::RedisStats;
 
 pub use fred;

@@ -82,6 +82,7 @@ fn status(master: &Master, reports: &HashMap<InstanceId, WorkerReport>) -> Value
                 "closed_with_unsent": reports.get(instance).map(|r| r.closed_with_unsent),
                 "buffer_full": reports.get(instance).map(|r| r.buffer_full),
                 "frames_dropped_to_master": reports.get(instance).map(|r| r.control_frames_dropped),
+                "counters": reports.get(instance).map(|r| &r.extra),
             })
         })
         .collect();

@@ -10,7 +10,7 @@ use iocluster_socketio::{Server, ServerConfig};
 
 use super::link::MasterLink;
 use crate::config::EngineOptions;
-use crate::report::WorkerReport;
+use crate::report::{CounterSource, WorkerReport};
 use crate::sid::{ClusterSid, InstanceId};
 
 /// Given to the app of each worker: build your Socket.IO server (or bare
@@ -20,6 +20,7 @@ pub struct WorkerContext {
     engine: EngineOptions,
     link: Arc<MasterLink>,
     adapter: Arc<dyn AdapterFactory>,
+    counters: Vec<CounterSource>,
     servers: Mutex<Vec<Server>>,
     engines: Mutex<Vec<Engine>>,
 }
@@ -37,11 +38,13 @@ impl WorkerContext {
         engine: EngineOptions,
         link: Arc<MasterLink>,
         adapter: Arc<dyn AdapterFactory>,
+        counters: Vec<CounterSource>,
     ) -> WorkerContext {
         WorkerContext {
             engine,
             link,
             adapter,
+            counters,
             servers: Mutex::new(Vec::new()),
             engines: Mutex::new(Vec::new()),
         }
@@ -107,6 +110,7 @@ impl WorkerContext {
             closed_with_unsent: engine.closed_with_unsent,
             buffer_full: engine.buffer_full,
             control_frames_dropped: 0,
+            extra: self.counters.iter().flat_map(|source| source()).collect(),
         }
     }
 

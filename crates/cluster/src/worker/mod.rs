@@ -33,6 +33,7 @@ use crate::adapter::relay::Relay;
 use crate::control::{ControlChannel, ControlStream, Frame, Side};
 use crate::handoff::{Handoff, HandoffReceiver};
 use crate::outbox::Outbox;
+use crate::report::CounterSource;
 use env::WorkerEnv;
 use link::{MasterLink, Order};
 use proxy::{Proxy, forward_foreign_sessions};
@@ -59,6 +60,23 @@ pub type AdapterConnect = Arc<
         > + Send
         + Sync,
 >;
+
+/// What the layer above gives every worker: the adapter to connect, and
+/// counters to report.
+#[derive(Clone, Default)]
+pub(crate) struct WorkerOptions {
+    pub(crate) adapter: Option<AdapterConnect>,
+    pub(crate) counters: Vec<CounterSource>,
+}
+
+impl std::fmt::Debug for WorkerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerOptions")
+            .field("adapter", &self.adapter.as_ref().map(|_| "custom"))
+            .field("counters", &self.counters.len())
+            .finish()
+    }
+}
 
 /// Where a worker is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,11 +127,11 @@ enum Event {
 }
 
 /// Runs a worker until the master tells it to stop (or goes away): serves
-/// the app built by `app`, with the adapter `adapter` connects (the cluster
+/// the app built by `app`, with the adapter `options` connects (the cluster
 /// adapter when none).
 pub(crate) async fn run_worker(
     mut env: WorkerEnv,
-    adapter: Option<AdapterConnect>,
+    options: WorkerOptions,
     app: impl FnOnce(&WorkerContext) -> Router,
 ) -> Result<(), ClusterError> {
     let (handoff_fd, control_fd) = env
@@ -130,7 +148,7 @@ pub(crate) async fn run_worker(
     let stop_writer = CancellationToken::new();
     let writer = tokio::spawn(outbox_receiver.write_to(sink, stop_writer.clone()));
     let link = MasterLink::new(env.instance, outbox);
-    let adapter = match adapter {
+    let adapter = match &options.adapter {
         Some(connect) => connect().await.map_err(ClusterError::Environment)?,
         None => None,
     };
@@ -141,7 +159,7 @@ pub(crate) async fn run_worker(
     });
     let cors = env.engine.cors();
     let limits = ConnectionLimits::for_engine(&env.engine.to_engine_config());
-    let context = WorkerContext::new(env.engine, Arc::clone(&link), adapter);
+    let context = WorkerContext::new(env.engine, Arc::clone(&link), adapter, options.counters);
     let proxy = Proxy::new(Arc::clone(&link), cors);
     let router = app(&context).layer(axum::middleware::from_fn_with_state(
         proxy,

@@ -5,7 +5,6 @@ use std::collections::BTreeSet;
 
 use bytes::Bytes;
 use iocluster_socketio::adapter::{BroadcastOptions, LocalNamespace};
-use iocluster_socketio::parser::encode;
 use iocluster_socketio::{Payload, ServerAck};
 use serde::Serialize;
 use serde_json::Value;
@@ -117,7 +116,7 @@ impl AdapterCore {
             return;
         }
         self.local
-            .broadcast(&encode(&broadcast.packet), &broadcast.opts);
+            .broadcast_packet(&broadcast.packet, &broadcast.opts);
     }
 
     fn on_response(&self, bytes: &Bytes) {

@@ -4,6 +4,7 @@
 //! both adapters: the classic one (`PUBLISH`, `PUBSUB NUMSUB`) and the
 //! sharded one (`SPUBLISH`, `PUBSUB SHARDNUMSUB`).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
@@ -31,9 +32,18 @@ pub(crate) trait Listener: Send + Sync + 'static {
     fn on_message(&self, channel: &str, bytes: &Bytes);
 }
 
-/// Publications waiting for Redis; past this, new ones are dropped (and
-/// logged) rather than growing memory while Redis is away.
+/// Publications waiting for Redis, by count; past this (or
+/// [`PUBLISH_QUEUE_BYTES`]), new ones are dropped, counted and logged
+/// rather than growing memory while Redis is away.
 const PUBLISH_QUEUE: usize = 65_536;
+
+/// Publications waiting for Redis, by bytes (those in the pipeline being
+/// sent included): what an outage may cost in memory, whatever the size of
+/// the messages. Also what is replayed at once when Redis comes back: it
+/// must stay well under Redis's default output buffer limit for pub/sub
+/// clients (32 MB hard, 8 MB for 60 s), or Redis disconnects the
+/// subscribers the replay floods, and more is lost.
+const PUBLISH_QUEUE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Publications sent to Redis in one pipeline.
 const PUBLISH_BATCH: usize = 256;
@@ -45,15 +55,30 @@ const SLOT_CHECK: std::time::Duration = std::time::Duration::from_secs(2);
 #[derive(Clone)]
 pub(crate) struct Publisher {
     queue: mpsc::Sender<(String, Bytes)>,
+    /// Bytes of the publications queued or being sent.
+    queued_bytes: Arc<AtomicUsize>,
     client: Client,
     pubsub: PubSub,
 }
 
 impl Publisher {
-    /// Queues `message` for `channel`; never waits.
+    /// Queues `message` for `channel`; never waits. Past the queue's
+    /// bounds (Redis away or too slow) the message is dropped and counted.
     pub(crate) fn publish(&self, channel: String, message: impl Into<Bytes>) {
-        if let Err(error) = self.queue.try_send((channel, message.into())) {
-            tracing::warn!(%error, "redis publication dropped: the queue is full or closed");
+        let message = message.into();
+        let size = publication_size(&channel, &message);
+        let queued = self.queued_bytes.fetch_add(size, Ordering::Relaxed) + size;
+        let refused = if queued > PUBLISH_QUEUE_BYTES {
+            Some("byte bound reached")
+        } else {
+            self.queue
+                .try_send((channel, message))
+                .err()
+                .map(|_| "queue full or closed")
+        };
+        if let Some(why) = refused {
+            self.queued_bytes.fetch_sub(size, Ordering::Relaxed);
+            dropped(1, why);
         }
     }
 
@@ -166,11 +191,18 @@ impl<T: Listener> Link<T> {
         pubsub: PubSub,
     ) -> Link<T> {
         let (queue, receiver) = mpsc::channel(PUBLISH_QUEUE);
+        let queued_bytes = Arc::new(AtomicUsize::new(0));
         let registry = Arc::new(Registry::default());
         let mut tasks = vec![
-            tokio::spawn(publish_loop(client.clone(), receiver, pubsub)),
+            tokio::spawn(publish_loop(
+                client.clone(),
+                receiver,
+                Arc::clone(&queued_bytes),
+                pubsub,
+            )),
             tokio::spawn(listen_loop(subscriber.message_rx(), Arc::clone(&registry))),
             tokio::spawn(resubscribe_on_reconnect(subscriber.clone())),
+            tokio::spawn(count_reconnects(client.clone())),
         ];
         if pubsub == PubSub::Sharded && subscriber.is_clustered() {
             tasks.push(tokio::spawn(follow_slot_moves(subscriber.clone())));
@@ -178,6 +210,7 @@ impl<T: Listener> Link<T> {
         Link {
             publisher: Publisher {
                 queue,
+                queued_bytes,
                 client,
                 pubsub,
             },
@@ -212,15 +245,38 @@ impl<T> Drop for Link<T> {
     }
 }
 
+/// The bytes a queued publication holds.
+fn publication_size(channel: &str, message: &Bytes) -> usize {
+    channel.len() + message.len()
+}
+
+/// Counts and logs dropped publications: the first, then every
+/// thousandth (an outage drops many in a row).
+fn dropped(count: u64, why: &str) {
+    let before = crate::stats::DROPPED.get();
+    crate::stats::DROPPED.add(count);
+    if before == 0 || before / 1000 != (before + count) / 1000 {
+        tracing::warn!(why, dropped = before + count, "redis publications dropped");
+    }
+}
+
 /// Sends queued publications in pipelines, one pipeline at a time, so they
-/// reach Redis in order.
+/// reach Redis in order. A pipeline that fails (Redis away longer than the
+/// command timeout) is dropped and counted; the next one is tried as soon
+/// as it is queued.
 async fn publish_loop(
     client: Client,
     mut receiver: mpsc::Receiver<(String, Bytes)>,
+    queued_bytes: Arc<AtomicUsize>,
     pubsub: PubSub,
 ) {
     let mut batch = Vec::with_capacity(PUBLISH_BATCH);
     while receiver.recv_many(&mut batch, PUBLISH_BATCH).await > 0 {
+        let count = batch.len() as u64;
+        let bytes: usize = batch
+            .iter()
+            .map(|(channel, message)| publication_size(channel, message))
+            .sum();
         let pipeline = client.pipeline();
         for (channel, message) in batch.drain(..) {
             let queued: Result<(), _> = match pubsub {
@@ -231,8 +287,31 @@ async fn publish_loop(
                 tracing::warn!(%error, "redis publication not queued");
             }
         }
-        if let Err(error) = pipeline.all::<Vec<RedisValue>>().await {
-            tracing::warn!(%error, "redis publications failed");
+        match pipeline.all::<Vec<RedisValue>>().await {
+            Ok(_) => crate::stats::PUBLISHED.add(count),
+            Err(error) => {
+                tracing::debug!(%error, "redis publications failed");
+                dropped(count, "publication failed");
+            }
+        }
+        queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+    }
+}
+
+/// Counts the publishing client's reconnections (and logs each: one line
+/// per Redis reconnect).
+async fn count_reconnects(client: Client) {
+    let mut reconnections = client.reconnect_rx();
+    loop {
+        match reconnections.recv().await {
+            Ok(server) => {
+                crate::stats::RECONNECTS.add(1);
+                tracing::info!(%server, "reconnected to redis");
+            }
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                crate::stats::RECONNECTS.add(missed);
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
         }
     }
 }

@@ -30,7 +30,7 @@ use iocluster_socketio::adapter::{
     AckReplies, Adapter, AdapterError, BoxFuture, BroadcastOptions, PersistedSession,
     RestoredSession, SocketInfo,
 };
-use iocluster_socketio::parser::{Packet, encode};
+use iocluster_socketio::parser::Packet;
 use serde_json::Value;
 
 pub use self::config::RedisAdapterConfig;
@@ -137,7 +137,7 @@ impl Adapter for RedisAdapter {
             let channel = self.core.channels.broadcast_to(&opts.rooms);
             self.core.publisher.publish(channel, message);
         }
-        self.core.local.broadcast(&encode(&packet), &opts);
+        self.core.local.broadcast_packet(&packet, &opts);
     }
 
     fn broadcast_with_ack(

@@ -8,7 +8,7 @@ use super::{
     PersistedSession, RecoveryStore, RestoredSession, SocketInfo,
 };
 use crate::namespace::LocalNamespace;
-use crate::parser::{Packet, encode};
+use crate::parser::Packet;
 use crate::payload::Payload;
 
 /// Makes [`InMemoryAdapter`]s.
@@ -45,7 +45,7 @@ impl Adapter for InMemoryAdapter {
         if let Some(store) = &self.recovery {
             store.record(&mut packet, &opts);
         }
-        self.local.broadcast(&encode(&packet), &opts);
+        self.local.broadcast_packet(&packet, &opts);
     }
 
     fn broadcast_with_ack(

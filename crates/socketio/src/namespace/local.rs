@@ -124,15 +124,22 @@ impl LocalNamespace {
     pub fn broadcast(&self, packet: &Encoded, opts: &BroadcastOptions) -> usize {
         let mut count = 0;
         self.apply(opts, |socket| {
-            if opts.flags.volatile && socket.session().buffered() > 0 {
-                return;
-            }
-            match socket.send_encoded(packet) {
-                Ok(()) => count += 1,
-                Err(error) => {
-                    tracing::debug!(socket = socket.id(), %error, "broadcast not delivered")
-                }
-            }
+            count += usize::from(deliver(socket, packet, opts))
+        });
+        count
+    }
+
+    /// Sends `packet` to this server's sockets that `opts` targets, as
+    /// [`LocalNamespace::broadcast`]; the packet is encoded once, on the
+    /// first target, and not at all when no socket here is targeted (a
+    /// server receives every broadcast of its fleet, most often for rooms
+    /// it has no member of).
+    pub fn broadcast_packet(&self, packet: &Packet, opts: &BroadcastOptions) -> usize {
+        let mut encoded: Option<Encoded> = None;
+        let mut count = 0;
+        self.apply(opts, |socket| {
+            let encoded = encoded.get_or_insert_with(|| encode(packet));
+            count += usize::from(deliver(socket, encoded, opts));
         });
         count
     }
@@ -301,6 +308,21 @@ fn notify_rooms(ns: &NamespaceShared, events: &[RoomEvent]) {
     for event in events {
         for handler in &handlers {
             handler(event);
+        }
+    }
+}
+
+/// Queues an encoded packet for one targeted socket; whether it was queued
+/// (a volatile packet skips a socket that has anything waiting).
+fn deliver(socket: &SocketRef, packet: &Encoded, opts: &BroadcastOptions) -> bool {
+    if opts.flags.volatile && socket.session().buffered() > 0 {
+        return false;
+    }
+    match socket.send_encoded(packet) {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::debug!(socket = socket.id(), %error, "broadcast not delivered");
+            false
         }
     }
 }

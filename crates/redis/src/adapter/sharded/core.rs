@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use bytes::Bytes;
 use iocluster_socketio::adapter::{BroadcastOptions, LocalNamespace, SocketInfo};
-use iocluster_socketio::parser::encode;
 use iocluster_socketio::{Payload, ServerAck};
 use serde_json::Value;
 use tokio::sync::watch;
@@ -155,7 +154,7 @@ impl ShardedCore {
         };
         let opts = wire_opts(&message.data);
         let Some(id) = message.str("requestId").map(str::to_owned) else {
-            self.local.broadcast(&encode(&packet), &opts);
+            self.local.broadcast_packet(&packet, &opts);
             return;
         };
         let timeout = request_timeout(&opts.flags, self.config.requests_timeout);

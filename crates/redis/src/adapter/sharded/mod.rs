@@ -26,7 +26,7 @@ use iocluster_socketio::adapter::{
     AckReplies, Adapter, AdapterError, BoxFuture, BroadcastOptions, PersistedSession,
     RestoredSession, SocketInfo,
 };
-use iocluster_socketio::parser::{Packet, encode};
+use iocluster_socketio::parser::Packet;
 use serde_json::Value;
 
 pub use self::config::{ShardedRedisAdapterConfig, SubscriptionMode};
@@ -121,7 +121,7 @@ impl Adapter for ShardedRedisAdapter {
                 &packet.attachments,
             );
         }
-        self.core.local.broadcast(&encode(&packet), &opts);
+        self.core.local.broadcast_packet(&packet, &opts);
     }
 
     fn broadcast_with_ack(
