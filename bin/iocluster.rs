@@ -114,9 +114,14 @@ struct ServeArgs {
     /// (restarts wait 100 ms, doubling on each quick exit, up to 10 s).
     #[arg(long, env = "IOCLUSTER_BACKOFF_RESET", default_value_t = CliDuration(defaults().backoff_reset))]
     backoff_reset: CliDuration,
-    /// Admin endpoint (`/status`); keep it on loopback. `off` disables it.
+    /// Admin endpoint (`/status`), on loopback unless --admin-public.
+    /// `off` disables it.
     #[arg(long, env = "IOCLUSTER_ADMIN", default_value_t = ClusterConfig::DEFAULT_ADMIN.to_string())]
     admin: String,
+    /// Allow --admin on an address other than loopback (it has no
+    /// authentication: private networks only).
+    #[arg(long, env = "IOCLUSTER_ADMIN_PUBLIC")]
+    admin_public: bool,
     /// Sync the workers (and other nodes) through this Redis instead of
     /// through the master: `redis://host:port`, or
     /// `redis-cluster://host:port` for a Redis Cluster.
@@ -167,6 +172,12 @@ struct ServeArgs {
     /// Set the `io` session cookie (for cookie-sticky load balancers).
     #[arg(long, env = "IOCLUSTER_COOKIE")]
     cookie: bool,
+    /// With --cors-origin: accept WebSocket upgrades from any origin anyway
+    /// (non-browser clients that send a foreign Origin). Without it, an
+    /// upgrade from an origin not listed gets 403 (browsers apply no CORS to
+    /// WebSockets; this stops cross-site WebSocket hijacking).
+    #[arg(long, env = "IOCLUSTER_WEBSOCKET_ANY_ORIGIN")]
+    websocket_any_origin: bool,
     /// Your worker program and its arguments, after `--`; default: the
     /// built-in app.
     #[arg(last = true)]
@@ -185,6 +196,7 @@ impl ServeArgs {
             cors_origins: self.cors_origins.clone(),
             cors_credentials: self.cors_credentials,
             cookie: self.cookie,
+            websocket_any_origin: self.websocket_any_origin,
         };
         for transport in &self.transports {
             match transport.trim() {
@@ -213,6 +225,7 @@ impl ServeArgs {
             shutdown_timeout: self.shutdown_timeout.into(),
             backoff_reset: self.backoff_reset.into(),
             admin,
+            admin_public: self.admin_public,
             engine,
             ..defaults()
         };

@@ -147,3 +147,55 @@ async fn master_settled(pid: u32) -> usize {
     }
     last
 }
+
+/// The status of a WebSocket handshake with `Origin: origin` on `addr`.
+async fn websocket_handshake_status(addr: std::net::SocketAddr, origin: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: {addr}\r\n\
+         Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: {origin}\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = support::within(WAIT, "the handshake's answer", stream.read(&mut byte))
+            .await
+            .unwrap();
+        assert_eq!(n, 1, "the server closed before answering");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    head.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn cors_origins_also_guard_websocket_upgrades() {
+    let _turn = one_cluster_at_a_time().await;
+    let master = Master::start(1, &["--cors-origin", "https://app.example"]).await;
+    assert_eq!(
+        websocket_handshake_status(master.addr, "https://evil.example").await,
+        403
+    );
+    assert_eq!(
+        websocket_handshake_status(master.addr, "https://app.example").await,
+        101
+    );
+    drop(master);
+
+    let master = Master::start(
+        1,
+        &[
+            "--cors-origin",
+            "https://app.example",
+            "--websocket-any-origin",
+        ],
+    )
+    .await;
+    assert_eq!(
+        websocket_handshake_status(master.addr, "https://evil.example").await,
+        101
+    );
+}

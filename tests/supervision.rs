@@ -105,3 +105,24 @@ async fn status_shows_every_restart_counter_as_json_numbers() {
         assert!(matches!(worker[key], Value::Number(_)), "{key} in {worker}");
     }
 }
+
+#[tokio::test]
+async fn an_admin_address_off_loopback_needs_admin_public() {
+    let output = tokio::time::timeout(
+        WAIT,
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_iocluster"))
+            .args(["--port", "0", "--workers", "1", "--admin", "0.0.0.0:0"])
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the master exits at once")
+    .unwrap();
+    assert!(
+        !output.status.success(),
+        "the master ran with a public admin endpoint"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--admin-public"), "stderr: {stderr}");
+}

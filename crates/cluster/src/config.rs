@@ -80,6 +80,10 @@ pub struct EngineOptions {
     pub cors_credentials: bool,
     /// Set the `io` cookie.
     pub cookie: bool,
+    /// With CORS origins set: accept WebSocket upgrades from any origin
+    /// anyway (for non-browser clients that send a foreign `Origin`).
+    #[serde(default)]
+    pub websocket_any_origin: bool,
 }
 
 impl Default for EngineOptions {
@@ -95,6 +99,7 @@ impl Default for EngineOptions {
             cors_origins: Vec::new(),
             cors_credentials: false,
             cookie: false,
+            websocket_any_origin: false,
         }
     }
 }
@@ -130,7 +135,11 @@ impl EngineOptions {
         } else {
             CorsOrigin::List(self.cors_origins.clone())
         };
-        Some(Cors::new(origin).credentials(self.cors_credentials))
+        Some(
+            Cors::new(origin)
+                .credentials(self.cors_credentials)
+                .check_websocket_origin(!self.websocket_any_origin),
+        )
     }
 }
 
@@ -165,6 +174,10 @@ pub struct ClusterConfig {
     /// The admin endpoint (`/status`); none: off. Default
     /// [`ClusterConfig::DEFAULT_ADMIN`], on loopback.
     pub admin: Option<SocketAddr>,
+    /// Whether the admin endpoint may listen on an address other than
+    /// loopback (it has no authentication: only on a private network).
+    /// Default false: a public admin address is an error at startup.
+    pub admin_public: bool,
     /// Engine options for the workers.
     pub engine: EngineOptions,
 }
@@ -205,6 +218,7 @@ impl Default for ClusterConfig {
             backlog: 1024,
             worker_threads: None,
             admin: Some(ClusterConfig::DEFAULT_ADMIN),
+            admin_public: false,
             engine: EngineOptions::default(),
         }
     }

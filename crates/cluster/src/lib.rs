@@ -67,6 +67,12 @@ pub enum ClusterError {
         /// Why it failed.
         error: std::io::Error,
     },
+    /// The admin endpoint was asked for on a non-loopback address without
+    /// `admin_public`.
+    #[error(
+        "the admin endpoint {0} is not on loopback: it has no authentication; use a loopback address, or allow it explicitly (--admin-public) on a private network"
+    )]
+    AdminNotLoopback(std::net::SocketAddr),
     /// A worker process could not be started.
     #[error("cannot start a worker: {0}")]
     Spawn(std::io::Error),

@@ -36,6 +36,13 @@ pub struct Cors {
     pub allowed_headers: Option<String>,
     /// `Access-Control-Max-Age` in seconds, for preflights.
     pub max_age: Option<u64>,
+    /// Whether WebSocket upgrades from an origin not allowed are refused
+    /// (403). Browsers apply no CORS to WebSockets, so without this check
+    /// any site could open a WebSocket to the server with the user's
+    /// cookies (cross-site WebSocket hijacking). Default true; turn it off
+    /// for non-browser clients that send a foreign `Origin`. Node's
+    /// engine.io does not check (there, `allowRequest` is the way).
+    pub check_websocket_origin: bool,
 }
 
 impl Cors {
@@ -47,6 +54,7 @@ impl Cors {
             credentials: false,
             allowed_headers: None,
             max_age: None,
+            check_websocket_origin: true,
         }
     }
 
@@ -54,6 +62,20 @@ impl Cors {
     pub fn credentials(mut self, allow: bool) -> Self {
         self.credentials = allow;
         self
+    }
+
+    /// Whether WebSocket upgrades from origins not allowed are refused
+    /// (default true).
+    pub fn check_websocket_origin(mut self, check: bool) -> Self {
+        self.check_websocket_origin = check;
+        self
+    }
+
+    /// Whether a WebSocket upgrade from `origin` is served: always when the
+    /// check is off or the request has no `Origin` (not a browser), else
+    /// when the origin is allowed.
+    pub fn allows_websocket(&self, origin: Option<&HeaderValue>) -> bool {
+        !self.check_websocket_origin || self.allows(origin)
     }
 
     /// The `Access-Control-Allow-Origin` value for a request origin, or none

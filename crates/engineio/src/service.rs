@@ -78,6 +78,15 @@ async fn dispatch(
         _ => return Err(ErrorCode::TransportUnknown.into()),
     };
     let upgrade = is_websocket_upgrade(parts);
+    if transport == TransportKind::WebSocket
+        && let Some(cors) = &config.cors
+        && !cors.allows_websocket(parts.headers.get(header::ORIGIN))
+    {
+        return Err(RequestError {
+            code: ErrorCode::Forbidden,
+            message: "Origin not allowed".to_owned(),
+        });
+    }
     if let Some(sid) = query.sid {
         let session = engine
             .session(sid)

@@ -88,6 +88,9 @@ pub(crate) async fn run_master(
     let listener = router::bind(config.listen, config.backlog).map_err(ClusterError::Bind)?;
     let local = listener.local_addr().map_err(ClusterError::Bind)?;
     let admin = match config.admin {
+        Some(addr) if !addr.ip().is_loopback() && !config.admin_public => {
+            return Err(ClusterError::AdminNotLoopback(addr));
+        }
         Some(addr) => Some(admin::bind(addr).await?),
         None => None,
     };
