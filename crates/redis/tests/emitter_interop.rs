@@ -2,13 +2,11 @@
 //! @socket.io/redis-adapter: what it publishes reaches that server's
 //! clients, in rooms and with exceptions, and its requests act on them.
 
-mod support;
-
 use bytes::Bytes;
 use iocluster_redis::{Emitter, connect_client};
 use iocluster_socketio::Payload;
 use serde_json::json;
-use support::{NodePeer, RedisServer};
+use iocluster_testkit::{NodePeer, RedisServer};
 
 struct Setup {
     _redis: RedisServer,
