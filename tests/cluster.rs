@@ -100,7 +100,11 @@ async fn no_handshake_race_over_2000_polling_sessions() {
 /// Starts a master whose workers (`sleep`) never connect their control
 /// channel, so none is ever ready.
 async fn master_without_ready_workers() -> Master {
-    Master::spawn(iocluster_bin(), &["--workers", "2", "--", "/bin/sleep", "1000"]).await
+    Master::spawn(
+        iocluster_bin(),
+        &["--workers", "2", "--", "/bin/sleep", "1000"],
+    )
+    .await
 }
 
 #[tokio::test]
@@ -153,7 +157,9 @@ async fn health_reports_readiness() {
 #[tokio::test]
 async fn unknown_session_error_from_the_master_carries_cors_headers() {
     let _one = one_cluster_at_a_time().await;
-    let master = Master::start(iocluster_bin(), 1,
+    let master = Master::start(
+        iocluster_bin(),
+        1,
         &["--cors-origin", "http://app.test", "--cors-credentials"],
     )
     .await;
@@ -912,7 +918,9 @@ async fn disconnect_during_connection_handlers_is_not_recovered() {
     let _one = one_cluster_at_a_time().await;
     let test_binary = std::env::current_exe().expect("the test binary's path");
     let test_binary = test_binary.to_str().expect("a UTF-8 path");
-    let master = Master::start(iocluster_bin(), 1,
+    let master = Master::start(
+        iocluster_bin(),
+        1,
         &[
             "--",
             test_binary,

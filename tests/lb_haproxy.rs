@@ -12,11 +12,11 @@ mod support;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use support::lb::{self, Balancer, Fleet};
 use iocluster_testkit::{
     POLL_EVERY, PollingSession, WAIT, free_port, one_cluster_at_a_time, run_on_big_stack,
     try_within,
 };
+use support::lb::{self, Balancer, Fleet};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Where Debian's package puts HAProxy.

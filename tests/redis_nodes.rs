@@ -31,8 +31,18 @@ async fn two_nodes_scenario() {
     let _serial = one_cluster_at_a_time().await;
     let redis = RedisServer::start().await;
     let url = redis.url();
-    let a = Master::start(iocluster_bin(), 2, &["--redis", &url, "--balance", "round-robin"]).await;
-    let b = Master::start(iocluster_bin(), 2, &["--redis", &url, "--balance", "round-robin"]).await;
+    let a = Master::start(
+        iocluster_bin(),
+        2,
+        &["--redis", &url, "--balance", "round-robin"],
+    )
+    .await;
+    let b = Master::start(
+        iocluster_bin(),
+        2,
+        &["--redis", &url, "--balance", "round-robin"],
+    )
+    .await;
     // Two clients per node: both workers of each node.
     let mut clients = Vec::new();
     for master in [&a, &b] {

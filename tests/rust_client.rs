@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::FutureExt;
-use iocluster_testkit::{WAIT, within};
 use iocluster_socketio::{AckError, Payload as ServerPayload, Server, ServerConfig};
+use iocluster_testkit::{WAIT, within};
 use rust_socketio::asynchronous::{Client, ClientBuilder};
 use rust_socketio::{Payload, TransportType};
 use serde_json::{Value, json};

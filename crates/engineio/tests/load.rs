@@ -68,7 +68,9 @@ async fn two_hundred_concurrent_websocket_sessions_each_echo_twenty_messages() {
     for client in 0..200 {
         let (addr, target) = (server.addr, target.clone());
         clients.spawn(async move {
-            let (mut ws, _) = WsConnection::connect(addr, &target).await.expect("handshake");
+            let (mut ws, _) = WsConnection::connect(addr, &target)
+                .await
+                .expect("handshake");
             let open = open_packet(&ws.recv_text().await);
             let sid = open["sid"].as_str().expect("sid").to_owned();
             let sent: Vec<Frame> = (0..20)

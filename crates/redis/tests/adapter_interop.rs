@@ -9,8 +9,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use iocluster_redis::fred::interfaces::{EventInterface, PubsubInterface};
 use iocluster_socketio::Payload;
-use serde_json::{Value, json};
 use iocluster_testkit::{NodePeer, RedisServer, WAIT, within};
+use serde_json::{Value, json};
 use support::RustServer;
 
 struct Setup {

@@ -7,8 +7,8 @@
 
 mod support;
 
-use serde_json::json;
 use iocluster_testkit::{NodePeer, RedisCluster, WAIT, within};
+use serde_json::json;
 use support::RustServer;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

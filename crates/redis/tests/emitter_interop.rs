@@ -5,8 +5,8 @@
 use bytes::Bytes;
 use iocluster_redis::{Emitter, connect_client};
 use iocluster_socketio::Payload;
-use serde_json::json;
 use iocluster_testkit::{NodePeer, RedisServer};
+use serde_json::json;
 
 struct Setup {
     _redis: RedisServer,

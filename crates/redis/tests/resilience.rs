@@ -29,7 +29,12 @@ async fn redis_restart_keeps_local_delivery_and_resubscribes() {
     peer.client_event("r1", "while-down").await;
     peer.client_event("r1", "while-down-in-room").await;
     // Requests give up (after the 5 s command timeout) instead of hanging.
-    let count = within(WAIT, "server_count without Redis", rust.io.of("/").server_count()).await;
+    let count = within(
+        WAIT,
+        "server_count without Redis",
+        rust.io.of("/").server_count(),
+    )
+    .await;
     assert!(count >= 1);
 
     let _redis = RedisServer::start_on(port).await;

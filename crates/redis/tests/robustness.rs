@@ -9,8 +9,8 @@ use bytes::Bytes;
 use iocluster_redis::fred::interfaces::PubsubInterface;
 use iocluster_redis::{Emitter, RedisAdapterConfig, connect_client, connect_subscriber};
 use iocluster_socketio::adapter::AdapterError;
-use serde_json::json;
 use iocluster_testkit::{NodePeer, RedisServer, WAIT, within};
+use serde_json::json;
 use support::RustServer;
 
 /// A key of these tests only: the Node peer's server (key `socket.io`)

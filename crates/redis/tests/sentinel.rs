@@ -7,8 +7,8 @@ mod support;
 use std::time::Duration;
 
 use iocluster_redis::RedisAdapterConfig;
-use serde_json::json;
 use iocluster_testkit::{RedisServer, TestProcess, WAIT, free_port};
+use serde_json::json;
 use support::RustServer;
 use tokio::process::Command;
 

@@ -9,8 +9,8 @@ mod support;
 use std::time::Duration;
 
 use iocluster_redis::{ShardedRedisAdapterConfig, SubscriptionMode};
-use serde_json::json;
 use iocluster_testkit::{NodePeer, RedisCluster, RedisServer, WAIT, redis_cli, within};
+use serde_json::json;
 use support::RustServer;
 
 /// The node ids and ports of the cluster, and which one serves `slot`.
@@ -93,19 +93,23 @@ async fn subscriptions_follow_a_moved_slot() {
     assert_eq!(owner_of(target_port, slot.parse().unwrap()).await.0, target);
 
     // Until a's subscriber notices (2 to 4 s), broadcasts are lost.
-    within(WAIT, "a broadcast to reach a's client after the move", async {
-        let mut n = 0;
-        loop {
-            b.io.emit("after", json!(n));
-            n += 1;
-            let waiting = peer.client_event("a1", "after");
-            if tokio::time::timeout(Duration::from_millis(200), waiting)
-                .await
-                .is_ok()
-            {
-                return;
+    within(
+        WAIT,
+        "a broadcast to reach a's client after the move",
+        async {
+            let mut n = 0;
+            loop {
+                b.io.emit("after", json!(n));
+                n += 1;
+                let waiting = peer.client_event("a1", "after");
+                if tokio::time::timeout(Duration::from_millis(200), waiting)
+                    .await
+                    .is_ok()
+                {
+                    return;
+                }
             }
-        }
-    })
+        },
+    )
     .await;
 }

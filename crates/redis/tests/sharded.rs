@@ -12,8 +12,8 @@ use bytes::Bytes;
 use iocluster_redis::fred::interfaces::{ClientLike, PubsubInterface};
 use iocluster_redis::{ShardedRedisAdapterConfig, SubscriptionMode};
 use iocluster_socketio::Payload;
-use serde_json::{Value, json};
 use iocluster_testkit::{NodePeer, RedisCluster, RedisServer, WAIT, within};
+use serde_json::{Value, json};
 use support::{Factory, RustServer};
 
 /// The cluster, our servers `a` and `b`, the Node peer; clients `n1`, `n2`

@@ -11,8 +11,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use iocluster_redis::{RedisAdapterConfig, ShardedRedisAdapterConfig};
-use serde_json::json;
 use iocluster_testkit::{TestProcess, WAIT, free_port};
+use serde_json::json;
 use support::RustServer;
 use tokio::process::Command;
 

@@ -134,7 +134,10 @@ async fn malformed_packet_over_polling_closes_only_that_client() {
         bad.send(&packet).await;
 
         assert_eq!(
-            server.disconnections.reason_of_session(&bad.session.sid).await,
+            server
+                .disconnections
+                .reason_of_session(&bad.session.sid)
+                .await,
             DisconnectReason::ParseError,
             "{what}"
         );
@@ -178,7 +181,10 @@ async fn text_packet_while_attachments_are_awaited_closes_the_client() {
     bad.send(&format!("{header}\u{1e}42[\"echo\",\"too early\"]"))
         .await;
     assert_eq!(
-        server.disconnections.reason_of_session(&bad.session.sid).await,
+        server
+            .disconnections
+            .reason_of_session(&bad.session.sid)
+            .await,
         DisconnectReason::ParseError
     );
     bad.assert_closed_by_server().await;
@@ -200,7 +206,10 @@ async fn attachment_without_a_binary_header_closes_the_client() {
     let bad = server.polling_in_main().await;
     bad.send("bAQID").await;
     assert_eq!(
-        server.disconnections.reason_of_session(&bad.session.sid).await,
+        server
+            .disconnections
+            .reason_of_session(&bad.session.sid)
+            .await,
         DisconnectReason::ParseError
     );
     bad.assert_closed_by_server().await;

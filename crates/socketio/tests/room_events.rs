@@ -62,7 +62,9 @@ async fn adapters_see_their_own_namespaces_rooms_created_and_deleted() {
     let addr = listener.local_addr().expect("local address");
     tokio::spawn(iocluster_socketio::engineio::serve(listener, io.router()));
 
-    let mut client = WsClient::open(addr).await.expect("a WebSocket session opens");
+    let mut client = WsClient::open(addr)
+        .await
+        .expect("a WebSocket session opens");
     let sid = client.join("/").await;
     let dyn_sid = client.join("/dyn-1").await;
     let other_sid = client.join("/dyn-2").await;
@@ -71,7 +73,10 @@ async fn adapters_see_their_own_namespaces_rooms_created_and_deleted() {
         room,
         sid: sid.to_owned(),
     };
-    eventually(WAIT, "the joins to be seen", || recording.of("/").len() == 4).await;
+    eventually(WAIT, "the joins to be seen", || {
+        recording.of("/").len() == 4
+    })
+    .await;
     // The socket's own room, then chat: each created, then joined; the
     // socket is known when its own room is created.
     assert_eq!(
@@ -101,7 +106,10 @@ async fn adapters_see_their_own_namespaces_rooms_created_and_deleted() {
     }
 
     drop(client);
-    eventually(WAIT, "the deletions to be seen", || recording.of("/").len() == 8).await;
+    eventually(WAIT, "the deletions to be seen", || {
+        recording.of("/").len() == 8
+    })
+    .await;
     let after: Vec<(RoomEvent, bool, bool)> = recording.of("/")[4..].to_vec();
     assert!(
         after.contains(&(RoomEvent::Delete(chat()), false, false)),

@@ -180,9 +180,7 @@ impl NodePeer {
         lock(&self.state).replies.insert(self.next_id, tx);
         let what = format!("the Node peer to answer {command}");
         self.write(command).await;
-        within(WAIT, &what, rx)
-            .await
-            .expect("the Node peer exited")
+        within(WAIT, &what, rx).await.expect("the Node peer exited")
     }
 
     /// Sends a command without waiting for its result.
@@ -221,8 +219,10 @@ impl NodePeer {
 
     /// Waits for an event line matching `matches`; returns it.
     pub async fn event(&self, what: &str, matches: impl Fn(&Value) -> bool) -> Value {
-        self.wait(WAIT, what, |events| events.iter().find(|e| matches(e)).cloned())
-            .await
+        self.wait(WAIT, what, |events| {
+            events.iter().find(|e| matches(e)).cloned()
+        })
+        .await
     }
 
     /// The events client `name` received, by event name, in order.
@@ -265,7 +265,10 @@ impl NodePeer {
             events
                 .iter()
                 .any(|e| {
-                    e["event"] == "client" && e["name"] == name && e["ev"] == ev && e["args"] == *args
+                    e["event"] == "client"
+                        && e["name"] == name
+                        && e["ev"] == ev
+                        && e["args"] == *args
                 })
                 .then_some(())
         })

@@ -53,9 +53,7 @@ pub fn die_with_spawning_thread(command: &mut std::process::Command, signal: Sig
     // only async-signal-safe calls are allowed: it makes one prctl(2) call
     // and allocates nothing.
     unsafe {
-        command.pre_exec(move || {
-            nix::sys::prctl::set_pdeathsig(signal).map_err(io::Error::from)
-        });
+        command.pre_exec(move || nix::sys::prctl::set_pdeathsig(signal).map_err(io::Error::from));
     }
 }
 

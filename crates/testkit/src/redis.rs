@@ -121,11 +121,7 @@ impl RedisCluster {
             .await;
             nodes.push(node);
         }
-        let cluster = RedisCluster {
-            ports,
-            nodes,
-            dir,
-        };
+        let cluster = RedisCluster { ports, nodes, dir };
         let mut create = vec!["--cluster".to_owned(), "create".to_owned()];
         create.extend(cluster.ports.iter().map(|p| format!("127.0.0.1:{p}")));
         create.push("--cluster-yes".to_owned());
