@@ -9,7 +9,8 @@
 //!   a crashed or aborted test leaves nothing running. Its module docs say
 //!   which thread may spawn what.
 //! - [`wait`]: one bounded wait ([`within`]), its fallible twin
-//!   ([`try_within`]) and [`eventually`] for state no event announces.
+//!   ([`try_within`]) and [`eventually`] for state no event announces;
+//!   [`event_log`]: a list of events a test can wait on.
 //! - [`net`]: free loopback ports, for servers that must be told one.
 //! - [`http`], [`http_connection`]: raw HTTP/1.1, exact bytes both ways
 //!   (tests send malformed input).
@@ -25,6 +26,7 @@
 //! that would hang fails instead, naming what it was waiting for.
 #![deny(missing_docs)]
 
+pub mod event_log;
 pub mod http;
 pub mod http_connection;
 pub mod iocluster;
@@ -39,6 +41,7 @@ pub mod wait;
 pub mod websocket;
 pub mod ws_client;
 
+pub use event_log::EventLog;
 pub use http::{Response, http_request, parse_response};
 pub use http_connection::{CookieJar, HttpConnection, http, http_with_cookies};
 pub use iocluster::{Master, Status, WorkerStatus, iocluster_binary, one_cluster_at_a_time};

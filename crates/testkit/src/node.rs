@@ -13,8 +13,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 use tokio::process::{ChildStdin, Command};
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::oneshot;
 
+use crate::event_log::EventLog;
 use crate::process::TestProcess;
 use crate::wait::{WAIT, within};
 
@@ -43,11 +44,8 @@ fn ensure_node_modules() {
     });
 }
 
-#[derive(Default)]
-struct PeerState {
-    replies: HashMap<u64, oneshot::Sender<Result<Value, String>>>,
-    events: Vec<Value>,
-}
+/// The peer's answers not yet collected, by command id.
+type Replies = Mutex<HashMap<u64, oneshot::Sender<Result<Value, String>>>>;
 
 /// A running Node peer, killed by its PID when dropped (and ending by
 /// itself when its stdin closes).
@@ -67,8 +65,8 @@ pub struct NodePeer {
     pub port: u16,
     _process: TestProcess,
     stdin: ChildStdin,
-    state: Arc<Mutex<PeerState>>,
-    changed: Arc<Notify>,
+    replies: Arc<Replies>,
+    events: Arc<EventLog<Value>>,
     next_id: u64,
 }
 
@@ -110,10 +108,10 @@ impl NodePeer {
         let mut process = TestProcess::spawn_with_stdin("node (the Redis interop peer)", command);
         let stdin = process.take_stdin().expect("stdin is piped");
         let mut lines = process.take_stdout_lines();
-        let state = Arc::new(Mutex::new(PeerState::default()));
-        let changed = Arc::new(Notify::new());
+        let replies = Arc::new(Replies::default());
+        let events = Arc::new(EventLog::default());
         let (ready_tx, ready_rx) = oneshot::channel();
-        let (reader_state, reader_changed) = (Arc::clone(&state), Arc::clone(&changed));
+        let (reader_replies, reader_events) = (Arc::clone(&replies), Arc::clone(&events));
         tokio::spawn(async move {
             let mut ready = Some(ready_tx);
             while let Some(line) = lines.recv().await {
@@ -129,13 +127,12 @@ impl NodePeer {
                         Some(error) => Err(error.to_string()),
                         None => Ok(message["result"].clone()),
                     };
-                    let waiter = lock(&reader_state).replies.remove(&id);
+                    let waiter = lock(&reader_replies).remove(&id);
                     if let Some(waiter) = waiter {
                         let _ = waiter.send(reply);
                     }
                 } else {
-                    lock(&reader_state).events.push(message);
-                    reader_changed.notify_waiters();
+                    reader_events.push(message);
                 }
             }
         });
@@ -150,8 +147,8 @@ impl NodePeer {
             port,
             _process: process,
             stdin,
-            state,
-            changed,
+            replies,
+            events,
             next_id: 1,
         }
     }
@@ -177,7 +174,7 @@ impl NodePeer {
     /// Runs a command (`{"cmd": …, …}`); its result, or the error message.
     pub async fn call(&mut self, command: Value) -> Result<Value, String> {
         let (tx, rx) = oneshot::channel();
-        lock(&self.state).replies.insert(self.next_id, tx);
+        lock(&self.replies).insert(self.next_id, tx);
         let what = format!("the Node peer to answer {command}");
         self.write(command).await;
         within(WAIT, &what, rx).await.expect("the Node peer exited")
@@ -219,10 +216,11 @@ impl NodePeer {
 
     /// Waits for an event line matching `matches`; returns it.
     pub async fn event(&self, what: &str, matches: impl Fn(&Value) -> bool) -> Value {
-        self.wait(WAIT, what, |events| {
-            events.iter().find(|e| matches(e)).cloned()
-        })
-        .await
+        self.events
+            .wait_for(WAIT, what, |events| {
+                events.iter().find(|e| matches(e)).cloned()
+            })
+            .await
     }
 
     /// The events client `name` received, by event name, in order.
@@ -236,15 +234,16 @@ impl NodePeer {
     /// The events client `name` received, `(event name, arguments)`, in
     /// order.
     pub fn received_with_args(&self, name: &str) -> Vec<(String, Value)> {
-        lock(&self.state)
-            .events
-            .iter()
-            .filter(|e| e["event"] == "client" && e["name"] == name)
-            .map(|e| {
-                let ev = e["ev"].as_str().unwrap_or_default().to_owned();
-                (ev, e["args"].clone())
-            })
-            .collect()
+        self.events.read(|events| {
+            events
+                .iter()
+                .filter(|e| e["event"] == "client" && e["name"] == name)
+                .map(|e| {
+                    let ev = e["ev"].as_str().unwrap_or_default().to_owned();
+                    (ev, e["args"].clone())
+                })
+                .collect()
+        })
     }
 
     /// Waits until client `name` received event `ev`; returns its arguments.
@@ -261,44 +260,23 @@ impl NodePeer {
     /// arguments `args`.
     pub async fn wait_for(&self, limit: Duration, name: &str, ev: &str, args: &Value) {
         let what = format!("client {name} to receive {ev}{args}");
-        self.wait(limit, &what, |events| {
-            events
-                .iter()
-                .any(|e| {
-                    e["event"] == "client"
-                        && e["name"] == name
-                        && e["ev"] == ev
-                        && e["args"] == *args
-                })
-                .then_some(())
-        })
-        .await
-    }
-
-    /// Waits until `find` finds something in the events so far, re-checking
-    /// on each new event.
-    async fn wait<T>(
-        &self,
-        limit: Duration,
-        what: &str,
-        find: impl Fn(&[Value]) -> Option<T>,
-    ) -> T {
-        within(limit, what, async {
-            loop {
-                let changed = self.changed.notified();
-                tokio::pin!(changed);
-                changed.as_mut().enable();
-                if let Some(found) = find(&lock(&self.state).events) {
-                    return found;
-                }
-                changed.await;
-            }
-        })
-        .await
+        self.events
+            .wait_for(limit, &what, |events| {
+                events
+                    .iter()
+                    .any(|e| {
+                        e["event"] == "client"
+                            && e["name"] == name
+                            && e["ev"] == ev
+                            && e["args"] == *args
+                    })
+                    .then_some(())
+            })
+            .await
     }
 }
 
-/// The peer's state, even if a panicking test poisoned the lock.
-fn lock(state: &Mutex<PeerState>) -> MutexGuard<'_, PeerState> {
-    state.lock().unwrap_or_else(|p| p.into_inner())
+/// The replies waited for, even if a panicking test poisoned the lock.
+fn lock(replies: &Replies) -> MutexGuard<'_, HashMap<u64, oneshot::Sender<Result<Value, String>>>> {
+    replies.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -8,18 +8,17 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use iocluster_engineio::{CloseReason, Engine, EngineConfig, EngineHandler, Message, Session};
 pub use iocluster_testkit::{
-    HttpConnection, Response, WAIT, WsConnection, WsResponse, eventually, http_request,
+    EventLog, HttpConnection, Response, WAIT, WsConnection, WsResponse, eventually, http_request,
     open_packet, within,
 };
 use serde_json::Value;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite;
 
 /// Asserts that `sid` looks like a default session id: 20 URL-safe
@@ -54,47 +53,25 @@ pub enum Event {
 /// message back to its session.
 pub struct Recorder {
     echo: bool,
-    events: Mutex<Vec<Event>>,
-    changed: Notify,
+    events: EventLog<Event>,
 }
 
 impl Recorder {
     fn new(echo: bool) -> Self {
         Recorder {
             echo,
-            events: Mutex::new(Vec::new()),
-            changed: Notify::new(),
+            events: EventLog::default(),
         }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Vec<Event>> {
-        self.events.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn record(&self, event: Event) {
-        self.lock().push(event);
-        self.changed.notify_waiters();
     }
 
     /// Everything recorded so far.
     pub fn events(&self) -> Vec<Event> {
-        self.lock().clone()
+        self.events.snapshot()
     }
 
     /// Waits until `find` returns something for the events recorded so far.
-    pub async fn wait_for<T>(&self, what: &str, mut find: impl FnMut(&[Event]) -> Option<T>) -> T {
-        within(WAIT, what, async {
-            loop {
-                let changed = self.changed.notified();
-                tokio::pin!(changed);
-                changed.as_mut().enable();
-                if let Some(found) = find(&self.lock()) {
-                    return found;
-                }
-                changed.await;
-            }
-        })
-        .await
+    pub async fn wait_for<T>(&self, what: &str, find: impl FnMut(&[Event]) -> Option<T>) -> T {
+        self.events.wait_for(WAIT, what, find).await
     }
 
     /// Waits for the session's `on_close` and returns its reason.
@@ -110,13 +87,15 @@ impl Recorder {
 
     /// The reasons of every `on_close` of the session so far.
     pub fn close_reasons(&self, sid: &str) -> Vec<CloseReason> {
-        self.lock()
-            .iter()
-            .filter_map(|e| match e {
-                Event::Close(s, reason) if s == sid => Some(*reason),
-                _ => None,
-            })
-            .collect()
+        self.events.read(|events| {
+            events
+                .iter()
+                .filter_map(|e| match e {
+                    Event::Close(s, reason) if s == sid => Some(*reason),
+                    _ => None,
+                })
+                .collect()
+        })
     }
 
     /// Waits until the session has received `count` messages; returns them
@@ -137,45 +116,46 @@ impl Recorder {
 
     /// Waits for the session's `on_upgrade`.
     pub async fn upgraded(&self, sid: &str) {
-        self.wait_for(&format!("on_upgrade of {sid}"), |events| {
-            events
-                .iter()
-                .any(|e| *e == Event::Upgrade(sid.to_owned()))
-                .then_some(())
-        })
+        self.happened(
+            &format!("on_upgrade of {sid}"),
+            Event::Upgrade(sid.to_owned()),
+        )
         .await
     }
 
     /// Waits for the session's `on_open`.
     pub async fn opened(&self, sid: &str) {
-        self.wait_for(&format!("on_open of {sid}"), |events| {
-            events
-                .iter()
-                .any(|e| *e == Event::Open(sid.to_owned()))
-                .then_some(())
-        })
-        .await
+        self.happened(&format!("on_open of {sid}"), Event::Open(sid.to_owned()))
+            .await
+    }
+
+    /// Waits until `event` was recorded.
+    async fn happened(&self, what: &str, event: Event) {
+        self.wait_for(what, |events| events.contains(&event).then_some(()))
+            .await
     }
 }
 
 impl EngineHandler for Recorder {
     fn on_open(&self, session: &Arc<Session>) {
-        self.record(Event::Open(session.id().to_string()));
+        self.events.push(Event::Open(session.id().to_string()));
     }
 
     fn on_message(&self, session: &Arc<Session>, message: Message) {
-        self.record(Event::Message(session.id().to_string(), message.clone()));
+        self.events
+            .push(Event::Message(session.id().to_string(), message.clone()));
         if self.echo {
             let _ = session.send(message);
         }
     }
 
     fn on_close(&self, session: &Arc<Session>, reason: CloseReason) {
-        self.record(Event::Close(session.id().to_string(), reason));
+        self.events
+            .push(Event::Close(session.id().to_string(), reason));
     }
 
     fn on_upgrade(&self, session: &Arc<Session>) {
-        self.record(Event::Upgrade(session.id().to_string()));
+        self.events.push(Event::Upgrade(session.id().to_string()));
     }
 }
 

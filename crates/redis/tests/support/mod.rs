@@ -6,15 +6,14 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use iocluster_redis::{
     RedisAdapterConfig, RedisAdapterFactory, ShardedRedisAdapterConfig, ShardedRedisAdapterFactory,
 };
 use iocluster_socketio::{Payload, Server, ServerConfig};
-use iocluster_testkit::{WAIT, within};
+use iocluster_testkit::{EventLog, WAIT, within};
 use serde_json::json;
-use tokio::sync::Notify;
 
 // ---------------------------------------------------------------------------
 // An iocluster server with the Redis adapter
@@ -60,8 +59,7 @@ pub struct RustServer {
     pub factory: Factory,
     /// Where it listens.
     pub addr: SocketAddr,
-    events: Arc<Mutex<Vec<ServerEvent>>>,
-    changed: Arc<Notify>,
+    events: Arc<EventLog<ServerEvent>>,
     serving: tokio::task::JoinHandle<()>,
 }
 
@@ -74,31 +72,27 @@ impl RustServer {
 
     /// Starts one with adapter options.
     pub async fn start_with(url: &str, config: RedisAdapterConfig) -> RustServer {
-        let factory = within(
-            WAIT,
-            "the adapter to connect",
-            RedisAdapterFactory::connect(url, config),
-        )
-        .await
-        .expect("connect to redis");
-        let io = Server::with_adapter(ServerConfig::default(), factory.clone());
-        RustServer::serve(io, Factory::Classic(factory)).await
+        let connect = RedisAdapterFactory::connect(url, config);
+        let factory = within(WAIT, "the adapter to connect", connect).await;
+        RustServer::serve(Factory::Classic(factory.expect("connect to redis"))).await
     }
 
     /// Starts one with the sharded adapter.
     pub async fn start_sharded(url: &str, config: ShardedRedisAdapterConfig) -> RustServer {
-        let factory = within(
-            WAIT,
-            "the sharded adapter to connect",
-            ShardedRedisAdapterFactory::connect(url, config),
-        )
-        .await
-        .expect("connect to redis");
-        let io = Server::with_adapter(ServerConfig::default(), factory.clone());
-        RustServer::serve(io, Factory::Sharded(factory)).await
+        let connect = ShardedRedisAdapterFactory::connect(url, config);
+        let factory = within(WAIT, "the sharded adapter to connect", connect).await;
+        RustServer::serve(Factory::Sharded(factory.expect("connect to redis"))).await
     }
 
-    async fn serve(io: Server, factory: Factory) -> RustServer {
+    async fn serve(factory: Factory) -> RustServer {
+        let io = match &factory {
+            Factory::Classic(classic) => {
+                Server::with_adapter(ServerConfig::default(), classic.clone())
+            }
+            Factory::Sharded(sharded) => {
+                Server::with_adapter(ServerConfig::default(), sharded.clone())
+            }
+        };
         io.on_connection(|socket| {
             socket.set_data(json!({"server": "rust"}));
             socket.on("join", |socket, payload, ack| {
@@ -110,17 +104,14 @@ impl RustServer {
                 }
             });
         });
-        let events = Arc::new(Mutex::new(Vec::new()));
-        let changed = Arc::new(Notify::new());
+        let events = Arc::new(EventLog::default());
         for name in ["hello", "ping-server"] {
             let events = Arc::clone(&events);
-            let changed = Arc::clone(&changed);
             io.of("/").on_server_event(name, move |payload, ack| {
-                events.lock().unwrap().push(ServerEvent {
+                events.push(ServerEvent {
                     name: name.to_owned(),
                     payload,
                 });
-                changed.notify_waiters();
                 if let Some(ack) = ack {
                     ack(Payload::from("rust-pong"));
                 }
@@ -143,7 +134,6 @@ impl RustServer {
             factory,
             addr,
             events,
-            changed,
             serving,
         }
     }
@@ -155,18 +145,12 @@ impl RustServer {
 
     /// Waits for a server-side event named `name`.
     pub async fn server_event(&self, name: &str) -> ServerEvent {
-        within(WAIT, &format!("server-side event {name}"), async {
-            loop {
-                let changed = self.changed.notified();
-                tokio::pin!(changed);
-                changed.as_mut().enable();
-                if let Some(event) = self.events.lock().unwrap().iter().find(|e| e.name == name) {
-                    return event.clone();
-                }
-                changed.await;
-            }
-        })
-        .await
+        let what = format!("server-side event {name}");
+        self.events
+            .wait_for(WAIT, &what, |events| {
+                events.iter().find(|e| e.name == name).cloned()
+            })
+            .await
     }
 }
 

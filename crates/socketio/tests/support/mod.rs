@@ -7,12 +7,11 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use iocluster_socketio::{DisconnectReason, Server, ServerConfig};
-pub use iocluster_testkit::{PollingClient, WAIT, WsClient, eventually, within};
+pub use iocluster_testkit::{EventLog, PollingClient, WAIT, WsClient, eventually};
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
 
 // ---------------------------------------------------------------------------
 // The server
@@ -31,59 +30,33 @@ pub struct Disconnection {
 
 /// Every disconnection of the main namespace, with a way to wait for one.
 #[derive(Default)]
-pub struct Disconnections {
-    seen: Mutex<Vec<Disconnection>>,
-    changed: Notify,
-}
+pub struct Disconnections(EventLog<Disconnection>);
 
 impl Disconnections {
-    fn lock(&self) -> MutexGuard<'_, Vec<Disconnection>> {
-        self.seen.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn record(&self, disconnection: Disconnection) {
-        self.lock().push(disconnection);
-        self.changed.notify_waiters();
-    }
-
     /// Every disconnection so far.
     pub fn all(&self) -> Vec<Disconnection> {
-        self.lock().clone()
+        self.0.snapshot()
     }
 
     /// Waits until the socket of Engine.IO session `session` disconnected;
     /// returns why.
     pub async fn reason_of_session(&self, session: &str) -> DisconnectReason {
-        within(
-            WAIT,
-            &format!("the socket of session {session} to disconnect"),
-            async {
-                loop {
-                    let changed = self.changed.notified();
-                    tokio::pin!(changed);
-                    changed.as_mut().enable();
-                    let found = self
-                        .lock()
-                        .iter()
-                        .find(|d| d.session == session)
-                        .map(|d| d.reason);
-                    if let Some(reason) = found {
-                        return reason;
-                    }
-                    changed.await;
-                }
-            },
-        )
-        .await
+        let what = format!("the socket of session {session} to disconnect");
+        self.0
+            .wait_for(WAIT, &what, |seen| {
+                seen.iter().find(|d| d.session == session).map(|d| d.reason)
+            })
+            .await
     }
 
     /// The disconnections of the sockets of Engine.IO session `session`.
     pub fn of_session(&self, session: &str) -> Vec<Disconnection> {
-        self.lock()
-            .iter()
-            .filter(|d| d.session == session)
-            .cloned()
-            .collect()
+        self.0.read(|seen| {
+            seen.iter()
+                .filter(|d| d.session == session)
+                .cloned()
+                .collect()
+        })
     }
 }
 
@@ -114,7 +87,7 @@ impl TestServer {
         io.on_connection(move |socket| {
             let recorder = Arc::clone(&recorder);
             socket.on_disconnect(move |socket, reason| {
-                recorder.record(Disconnection {
+                recorder.0.push(Disconnection {
                     socket: socket.id().to_owned(),
                     session: socket.session().id().to_string(),
                     reason,
