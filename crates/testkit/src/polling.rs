@@ -233,11 +233,7 @@ impl PollingClient {
     /// out. Only call it when something is due: an idle session holds a
     /// GET until the next ping.
     pub async fn poll(&self) -> Vec<String> {
-        let response = self
-            .session
-            .request("GET", b"")
-            .await
-            .expect("a GET answer");
+        let response = self.get_response().await;
         assert_eq!(response.status, 200, "GET: {}", response.text());
         let mut packets = Vec::new();
         for packet in response.packets() {
@@ -271,14 +267,19 @@ impl PollingClient {
     pub async fn assert_closed_by_server(&self) {
         let packets = self.poll().await;
         assert_eq!(packets, vec!["1".to_owned()], "the close packet alone");
-        let after = self
-            .session
-            .request("GET", b"")
-            .await
-            .expect("a GET answer");
+        let after = self.get_response().await;
         assert_eq!(after.status, 400, "GET after close: {}", after.text());
         let error = after.json();
         assert_eq!(error["code"], 1, "Session ID unknown: {error}");
+    }
+
+    /// One GET's response, whatever its status; fails the test if none
+    /// comes.
+    async fn get_response(&self) -> Response {
+        self.session
+            .request("GET", b"")
+            .await
+            .expect("a GET answer")
     }
 
     /// Closes the session (`1`).

@@ -7,10 +7,10 @@ import { readFile } from "node:fs/promises";
 import http from "node:http";
 import path from "node:path";
 
-import { clusterBinary, freePort, startProcess } from "./processes.js";
+import { clusterBinary, freePort, listenOnLoopback, startProcess } from "./processes.js";
 import { withTimeout } from "./support.js";
 
-/** How long the static server may take to listen or close. */
+/** How long the static server may take to close. */
 const START_TIMEOUT_MS = 10_000;
 /** How often HAProxy's stats are re-read while waiting for its servers. */
 const STATS_POLL_MS = 20;
@@ -141,15 +141,7 @@ export async function startStaticServer(files) {
       res.writeHead(500).end(String(error));
     }
   });
-  await withTimeout(
-    new Promise((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(0, "127.0.0.1", resolve);
-    }),
-    START_TIMEOUT_MS,
-    "the static server to listen",
-  );
-  const { port } = server.address();
+  const port = await listenOnLoopback(server, "the static server to listen");
   return {
     origin: `http://127.0.0.1:${port}`,
     close: () =>

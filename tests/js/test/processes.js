@@ -69,18 +69,26 @@ function assertBuilt(binary, profile = "debug") {
   );
 }
 
-/** A TCP port that was free a moment ago on 127.0.0.1. */
-export async function freePort() {
-  const server = net.createServer();
+/**
+ * Makes `server` (a net or http server) listen on a port of 127.0.0.1 the
+ * system picks; resolves with the port.
+ */
+export async function listenOnLoopback(server, what) {
   await withTimeout(
     new Promise((resolve, reject) => {
       server.once("error", reject);
       server.listen(0, "127.0.0.1", resolve);
     }),
     START_TIMEOUT_MS,
-    "a free port",
+    what,
   );
-  const { port } = server.address();
+  return server.address().port;
+}
+
+/** A TCP port that was free a moment ago on 127.0.0.1. */
+export async function freePort() {
+  const server = net.createServer();
+  const port = await listenOnLoopback(server, "a free port");
   await withTimeout(
     new Promise((resolve) => server.close(resolve)),
     START_TIMEOUT_MS,
