@@ -122,12 +122,13 @@ export function sendSignal(pid, name) {
 }
 
 /**
- * Spawns `command args` with stdout and stderr piped, tied to this process
- * by a parent-death signal (through setpriv, which execs the command: the
- * child's PID is the command's).
+ * Spawns `command args` with stdout and stderr piped (stdin closed unless
+ * `stdin` is "pipe"), tied to this process by a parent-death signal
+ * (through setpriv, which execs the command: the child's PID is the
+ * command's).
  */
-export function spawnTied(command, args, options = {}) {
-  const stdio = ["ignore", "pipe", "pipe"];
+export function spawnTied(command, args, { stdin = "ignore", ...options } = {}) {
+  const stdio = [stdin, "pipe", "pipe"];
   if (!existsSync(SETPRIV)) return spawn(command, args, { stdio, ...options });
   return spawn(SETPRIV, ["--pdeathsig", "KILL", "--", command, ...args], {
     stdio,
@@ -174,20 +175,29 @@ export class RunningProcess {
 }
 
 /**
- * Spawns `command args` (with `env` over this process's environment) as a
- * `Running` (a RunningProcess or a subclass) and resolves with it once
- * `ready(running)` has resolved; stops it and rejects if it exits first or
- * `ready` takes longer than `timeoutMs`.
+ * Spawns `command args` (with `env` over this process's environment, a pipe
+ * to its stdin if `stdin` is "pipe") as a `Running` (a RunningProcess or a
+ * subclass) and resolves with it once `ready(running)` has resolved; stops
+ * it and rejects if it exits first or `ready` takes longer than
+ * `timeoutMs`.
  */
 export async function startProcess(
   name,
   command,
   args,
-  { env = {}, port, ready, timeoutMs = START_TIMEOUT_MS, Running = RunningProcess } = {},
+  {
+    env = {},
+    port,
+    ready,
+    stdin,
+    timeoutMs = START_TIMEOUT_MS,
+    Running = RunningProcess,
+  } = {},
 ) {
   const child = spawnTied(command, args, {
     cwd: REPO_ROOT,
     env: { ...process.env, ...env },
+    stdin,
   });
   const running = new Running(name, child, port);
   const failed = new Promise((_, reject) => {
@@ -216,7 +226,7 @@ export async function startProcess(
  * Resolves, once each of `patterns` has matched `running`'s stdout so far,
  * with their matches in order.
  */
-function stdoutMatches(running, patterns) {
+export function stdoutMatches(running, patterns) {
   return new Promise((resolve) => {
     let stdout = "";
     const onData = (chunk) => {
