@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Stdio;
 
-use iocluster_testkit::{WsClient, free_port, one_cluster_at_a_time, run_on_big_stack};
+use iocluster_testkit::{free_port, one_cluster_at_a_time, run_on_big_stack};
 use support::lb::{self, Balancer, Fleet};
 
 /// Where Debian's package puts nginx.
@@ -82,14 +82,7 @@ async fn nginx_scenario() {
     let round_robin = start_nginx("nginx-websocket-only", fleet.backends()).await;
     let mut clients = Vec::new();
     for i in 0..6 {
-        let mut client = WsClient::connect(round_robin.addr)
-            .await
-            .unwrap_or_else(|e| panic!("websocket-only client {i}: {e}"));
-        client
-            .echo(i, &format!("round-robin {i}"))
-            .await
-            .unwrap_or_else(|e| panic!("echo of websocket-only client {i}: {e}"));
-        clients.push(client);
+        clients.push(lb::echoing_client(round_robin.addr, i, "round-robin").await);
     }
     for client in clients {
         client.close().await;

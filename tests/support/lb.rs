@@ -375,13 +375,7 @@ pub async fn new_sessions_spread_over_every_node(
     let mut clients = Vec::new();
     let mut per_node = [0; 3];
     for i in 0..6 {
-        let mut client = WsClient::connect(lb)
-            .await
-            .unwrap_or_else(|e| panic!("client {i} through the balancer: {e}"));
-        client
-            .echo(i, &format!("spread {i}"))
-            .await
-            .unwrap_or_else(|e| panic!("echo of client {i}: {e}"));
+        let client = echoing_client(lb, i, "spread").await;
         let node = pids_of_node
             .iter()
             .position(|pids| pids.contains(&client.worker))
@@ -397,4 +391,17 @@ pub async fn new_sessions_spread_over_every_node(
         "six new sessions through the balancer reached the nodes {per_node:?} times"
     );
     per_node
+}
+
+/// A WebSocket-only client through the balancer at `lb`, once it has
+/// echoed `<label> <i>` with ack id `i`.
+pub async fn echoing_client(lb: SocketAddr, i: u64, label: &str) -> WsClient {
+    let mut client = WsClient::connect(lb)
+        .await
+        .unwrap_or_else(|e| panic!("{label} client {i} through the balancer: {e}"));
+    client
+        .echo(i, &format!("{label} {i}"))
+        .await
+        .unwrap_or_else(|e| panic!("echo of {label} client {i}: {e}"));
+    client
 }
