@@ -107,7 +107,8 @@ pub struct TestProcess {
 
 impl TestProcess {
     /// Spawns `command` (stdin closed, stdout and stderr read as lines),
-    /// tied to the calling thread. Panics, naming `name`, if it cannot run.
+    /// tied to the calling thread. Call it within a Tokio runtime (its
+    /// output is read by tasks). Panics, naming `name`, if it cannot run.
     pub fn spawn(name: &str, command: Command) -> TestProcess {
         TestProcess::spawn_with(name, command, Stdio::null())
     }
