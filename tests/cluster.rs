@@ -19,10 +19,12 @@ use futures_util::{StreamExt, stream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use support::{
-    ENGINE_PATH, HttpConnection, Master, POLL_EVERY, PollingClient, PollingSession, WAIT, WsClient,
-    WsEnd, handshake_target, http, one_cluster_at_a_time, open_sessions, signal, within,
+use iocluster_testkit::{
+    ENGINE_PATH, HttpConnection, Master, POLL_EVERY, PollingClient, PollingSession, Signal, WAIT,
+    WsClient, connect_packet_sid, echo_ack, echo_packet, handshake_target, http,
+    one_cluster_at_a_time, open_sessions, send_signal, try_within, welcome_worker, within,
 };
+use support::iocluster_bin;
 
 /// The median time of five polling handshakes, one after the other.
 async fn median_handshake(addr: std::net::SocketAddr) -> Duration {
@@ -58,7 +60,7 @@ async fn handshake_then_connect(addr: std::net::SocketAddr) -> Result<(), String
         .await
         .map_err(|e| format!("GET (sid {}): {e}", session.sid))?;
     match packets.first() {
-        Some(packet) if support::connect_packet_sid(packet).is_some() => Ok(()),
+        Some(packet) if connect_packet_sid(packet).is_some() => Ok(()),
         _ => Err(format!("GET (sid {}) returned {packets:?}", session.sid)),
     }
 }
@@ -66,7 +68,7 @@ async fn handshake_then_connect(addr: std::net::SocketAddr) -> Result<(), String
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_handshake_race_over_2000_polling_sessions() {
     let _one = one_cluster_at_a_time().await;
-    let master = Master::start(3, &[]).await;
+    let master = Master::start(iocluster_bin(), 3, &[]).await;
     let outcomes: Vec<Result<(), String>> = stream::iter(0..RACE_SESSIONS)
         .map(|_| handshake_then_connect(master.addr))
         .buffer_unordered(RACE_CONCURRENCY)
@@ -99,7 +101,11 @@ async fn no_handshake_race_over_2000_polling_sessions() {
 /// Starts a master whose workers (`sleep`) never connect their control
 /// channel, so none is ever ready.
 async fn master_without_ready_workers() -> Master {
-    Master::spawn(&["--workers", "2", "--", "/bin/sleep", "1000"]).await
+    Master::spawn(
+        iocluster_bin(),
+        &["--workers", "2", "--", "/bin/sleep", "1000"],
+    )
+    .await
 }
 
 #[tokio::test]
@@ -113,7 +119,7 @@ async fn health_reports_readiness() {
     assert_eq!(response.text(), r#"{"status":"no worker ready"}"#);
     drop(never_ready);
 
-    let master = Master::spawn(&["--workers", "3"]).await;
+    let master = Master::spawn(iocluster_bin(), &["--workers", "3"]).await;
     let deadline = Instant::now() + WAIT;
     loop {
         let status = master.health().await.expect("/health answers");
@@ -153,6 +159,7 @@ async fn health_reports_readiness() {
 async fn unknown_session_error_from_the_master_carries_cors_headers() {
     let _one = one_cluster_at_a_time().await;
     let master = Master::start(
+        iocluster_bin(),
         1,
         &["--cors-origin", "http://app.test", "--cors-credentials"],
     )
@@ -246,7 +253,7 @@ const KILL_CLIENTS: usize = 300;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_worker_is_restarted_and_others_keep_their_clients() {
     let _one = one_cluster_at_a_time().await;
-    let master = Master::start(3, &[]).await;
+    let master = Master::start(iocluster_bin(), 3, &[]).await;
     let baseline_fds = master.settled_fds().await;
     let clients: Vec<WsClient> = stream::iter(0..KILL_CLIENTS)
         .map(|_| WsClient::connect(master.addr))
@@ -272,7 +279,7 @@ async fn killed_worker_is_restarted_and_others_keep_their_clients() {
         survivors.len()
     );
 
-    signal(victim.pid, "KILL");
+    send_signal(victim.pid, Signal::SIGKILL);
 
     let ends = join_all(doomed.iter_mut().map(|c| c.ended(Duration::from_secs(5)))).await;
     let still_open = ends.iter().filter(|end| end.is_err()).count();
@@ -388,7 +395,7 @@ const SLOW_CLIENTS: usize = 500;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_heads_do_not_block_normal_clients() {
     let _one = one_cluster_at_a_time().await;
-    let mut master = Master::start(3, &["--head-timeout", "2s"]).await;
+    let mut master = Master::start(iocluster_bin(), 3, &["--head-timeout", "2s"]).await;
     let addr = master.addr;
     let baseline = median_handshake(addr).await;
 
@@ -485,7 +492,7 @@ async fn slow_heads_do_not_block_normal_clients() {
 async fn sigterm_exits_zero_and_tells_clients() {
     let _one = one_cluster_at_a_time().await;
     let shutdown_timeout = Duration::from_secs(3);
-    let mut master = Master::start(2, &["--shutdown-timeout", "3s"]).await;
+    let mut master = Master::start(iocluster_bin(), 2, &["--shutdown-timeout", "3s"]).await;
     let addr = master.addr;
 
     let mut websocket = WsClient::connect(addr).await.expect("WebSocket client");
@@ -505,7 +512,7 @@ async fn sigterm_exits_zero_and_tells_clients() {
         .await
         .expect("POST 40");
     session
-        .get_on_until(&mut connection, |p| support::welcome_worker(p).is_some())
+        .get_on_until(&mut connection, |p| welcome_worker(p).is_some())
         .await
         .expect("welcome over polling");
     connection
@@ -514,14 +521,14 @@ async fn sigterm_exits_zero_and_tells_clients() {
         .expect("long-poll GET sent");
 
     let signalled = Instant::now();
-    master.signal("TERM");
+    master.signal(Signal::SIGTERM);
 
     let end = websocket
         .ended(Duration::from_secs(5))
         .await
         .expect("the WebSocket client is told");
     assert!(
-        matches!(&end, WsEnd::CloseFrame(_)),
+        end.close_frame,
         "the WebSocket ended without a close frame: {end:?}"
     );
     let response = connection.response().await.expect("the long-poll returns");
@@ -573,9 +580,9 @@ async fn connect_echo_close(addr: std::net::SocketAddr, n: u64) -> Result<(), St
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_replaces_every_worker_while_health_stays_ok() {
     let _one = one_cluster_at_a_time().await;
-    let master = Master::start(3, &[]).await;
+    let master = Master::start(iocluster_bin(), 3, &[]).await;
     let before: HashSet<u32> = master.status().await.pids().into_iter().collect();
-    master.signal("HUP");
+    master.signal(Signal::SIGHUP);
     // Each new worker is ready before its predecessor drains, so some
     // worker is ready at every moment of the roll.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -625,7 +632,7 @@ async fn sighup_replaces_every_worker_while_health_stays_ok() {
 
 async fn sighup_rolls_every_worker_without_failed_connects() {
     let _one = one_cluster_at_a_time().await;
-    let master = Master::start(3, &[]).await;
+    let master = Master::start(iocluster_bin(), 3, &[]).await;
     let addr = master.addr;
     let before: HashSet<u32> = master.status().await.pids().into_iter().collect();
 
@@ -657,7 +664,7 @@ async fn sighup_rolls_every_worker_without_failed_connects() {
         );
     }
     let signalled = Instant::now();
-    master.signal("HUP");
+    master.signal(Signal::SIGHUP);
     master
         .wait_for_status("every worker replaced", Duration::from_secs(30), |status| {
             let workers = status.workers();
@@ -707,7 +714,7 @@ const ROLL_LOAD_LOOPS: u64 = 20;
 
 async fn sighup_under_steady_load_fails_no_connect() {
     let _one = one_cluster_at_a_time().await;
-    let master = Master::start(3, &[]).await;
+    let master = Master::start(iocluster_bin(), 3, &[]).await;
     let addr = master.addr;
     let before: HashSet<u32> = master.status().await.pids().into_iter().collect();
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -730,7 +737,7 @@ async fn sighup_under_steady_load_fails_no_connect() {
             status.total_sessions() > 0
         })
         .await;
-    master.signal("HUP");
+    master.signal(Signal::SIGHUP);
     master
         .wait_for_status("every worker replaced", Duration::from_secs(30), |status| {
             let workers = status.workers();
@@ -763,11 +770,11 @@ async fn sighup_under_steady_load_fails_no_connect() {
 
 async fn polling_client_of_a_draining_worker_gets_the_close_packet() {
     let _one = one_cluster_at_a_time().await;
-    let master = Master::start(1, &[]).await;
+    let master = Master::start(iocluster_bin(), 1, &[]).await;
     let client = PollingClient::connect(master.addr)
         .await
         .expect("a polling client");
-    master.signal("HUP");
+    master.signal(Signal::SIGHUP);
     // The old worker drains (its session keeps it alive) while its
     // replacement serves new sessions.
     master
@@ -779,7 +786,7 @@ async fn polling_client_of_a_draining_worker_gets_the_close_packet() {
         })
         .await;
     // The next poll, on a new connection, must bring the close packet.
-    let packets = support::io_within(Duration::from_secs(2), "close packet", client.session.get())
+    let packets = try_within(Duration::from_secs(2), "close packet", client.session.get())
         .await
         .unwrap_or_else(|error| panic!("GET to the draining worker: {error}"));
     assert_eq!(
@@ -795,7 +802,7 @@ const SPREAD_SESSIONS: usize = 300;
 /// Opens [`SPREAD_SESSIONS`] sessions on a 3-worker master balancing with
 /// `balance`, and returns each worker's session count from `/status`.
 async fn sessions_per_worker(balance: &str) -> Vec<u64> {
-    let master = Master::start(3, &["--balance", balance]).await;
+    let master = Master::start(iocluster_bin(), 3, &["--balance", balance]).await;
     let _sessions = open_sessions(master.addr, SPREAD_SESSIONS, 10).await;
     let status = master
         .wait_for_status("every session to be reported", WAIT, |status| {
@@ -829,7 +836,7 @@ const KEEP_ALIVE_ROUNDS: u64 = 20;
 #[tokio::test]
 async fn keep_alive_connection_serves_sessions_of_two_workers() {
     let _one = one_cluster_at_a_time().await;
-    let master = Master::start(2, &["--balance", "round-robin"]).await;
+    let master = Master::start(iocluster_bin(), 2, &["--balance", "round-robin"]).await;
     let sessions = [
         PollingSession::open(master.addr).await.expect("session a"),
         PollingSession::open(master.addr).await.expect("session b"),
@@ -848,19 +855,19 @@ async fn keep_alive_connection_serves_sessions_of_two_workers() {
             .await
             .unwrap_or_else(|e| panic!("POST 40 for {}: {e}", session.sid));
         let welcome = session
-            .get_on_until(&mut connection, |p| support::welcome_worker(p).is_some())
+            .get_on_until(&mut connection, |p| welcome_worker(p).is_some())
             .await
             .unwrap_or_else(|e| panic!("welcome for {}: {e}", session.sid));
-        workers.insert(session.sid.clone(), support::welcome_worker(&welcome));
+        workers.insert(session.sid.clone(), welcome_worker(&welcome));
     }
     for round in 1..=KEEP_ALIVE_ROUNDS {
         for session in &sessions {
             let text = format!("round {round}");
             session
-                .post_on(&mut connection, &[&support::echo_packet(round, &text)])
+                .post_on(&mut connection, &[&echo_packet(round, &text)])
                 .await
                 .unwrap_or_else(|e| panic!("round {round}: POST for {}: {e}", session.sid));
-            let expected = support::echo_ack(round, &text);
+            let expected = echo_ack(round, &text);
             session
                 .get_on_until(&mut connection, |p| p == expected)
                 .await
@@ -913,6 +920,7 @@ async fn disconnect_during_connection_handlers_is_not_recovered() {
     let test_binary = std::env::current_exe().expect("the test binary's path");
     let test_binary = test_binary.to_str().expect("a UTF-8 path");
     let master = Master::start(
+        iocluster_bin(),
         1,
         &[
             "--",

@@ -9,7 +9,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{Master, WAIT, WsClient, one_cluster_at_a_time, open_fds};
+use iocluster_testkit::{Master, WAIT, WsClient, one_cluster_at_a_time, open_fds, within};
+use support::iocluster_bin;
 
 /// The heartbeat of these tests: a session whose client does not answer
 /// ends after PING_INTERVAL + PING_TIMEOUT.
@@ -52,6 +53,7 @@ async fn clients_that_stop_reading_are_let_go_when_their_sessions_end() {
     let interval = format!("{}ms", PING_INTERVAL.as_millis());
     let timeout = format!("{}ms", PING_TIMEOUT.as_millis());
     let master = Master::start(
+        iocluster_bin(),
         1,
         &["--ping-interval", &interval, "--ping-timeout", &timeout],
     )
@@ -161,7 +163,7 @@ async fn websocket_handshake_status(addr: std::net::SocketAddr, origin: &str) ->
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
-        let n = support::within(WAIT, "the handshake's answer", stream.read(&mut byte))
+        let n = within(WAIT, "the handshake's answer", stream.read(&mut byte))
             .await
             .unwrap();
         assert_eq!(n, 1, "the server closed before answering");
@@ -174,7 +176,12 @@ async fn websocket_handshake_status(addr: std::net::SocketAddr, origin: &str) ->
 #[tokio::test]
 async fn cors_origins_also_guard_websocket_upgrades() {
     let _turn = one_cluster_at_a_time().await;
-    let master = Master::start(1, &["--cors-origin", "https://app.example"]).await;
+    let master = Master::start(
+        iocluster_bin(),
+        1,
+        &["--cors-origin", "https://app.example"],
+    )
+    .await;
     assert_eq!(
         websocket_handshake_status(master.addr, "https://evil.example").await,
         403
@@ -186,6 +193,7 @@ async fn cors_origins_also_guard_websocket_upgrades() {
     drop(master);
 
     let master = Master::start(
+        iocluster_bin(),
         1,
         &[
             "--cors-origin",

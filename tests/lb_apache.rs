@@ -13,7 +13,7 @@ mod support;
 use std::net::SocketAddr;
 use std::path::Path;
 
-use support::PollingSession;
+use iocluster_testkit::{PollingSession, free_port, one_cluster_at_a_time, run_on_big_stack};
 use support::lb::{self, Balancer, Fleet};
 
 /// Where Debian's package puts httpd.
@@ -32,7 +32,7 @@ async fn start_apache(backends: [SocketAddr; 3]) -> Balancer {
     } else {
         "httpd"
     };
-    let port = lb::free_port();
+    let port = free_port();
     let dir = lb::scratch_dir("apache", port);
     let mut text = lb::substitute_backends(&lb::deploy_file(CONFIG), backends, CONFIG);
     text = lb::substitute(
@@ -61,11 +61,11 @@ async fn start_apache(backends: [SocketAddr; 3]) -> Balancer {
 
 #[test]
 fn apache_in_front_of_three_redis_nodes_serves_every_transport_and_broadcasts() {
-    lb::run(apache_scenario);
+    run_on_big_stack(apache_scenario);
 }
 
 async fn apache_scenario() {
-    let _serial = support::one_cluster_at_a_time().await;
+    let _serial = one_cluster_at_a_time().await;
     let fleet = Fleet::start(&[]).await;
     let apache = start_apache(fleet.backends()).await;
 

@@ -13,8 +13,11 @@ mod support;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use iocluster_testkit::{
+    POLL_EVERY, PollingSession, WAIT, free_port, one_cluster_at_a_time, run_on_big_stack,
+    try_within,
+};
 use support::lb::{self, Balancer, Fleet};
-use support::{POLL_EVERY, PollingSession, WAIT, io_within};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Where Debian's package puts HAProxy.
@@ -33,7 +36,7 @@ async fn start_haproxy(backends: [SocketAddr; 3]) -> Balancer {
     } else {
         "haproxy"
     };
-    let port = lb::free_port();
+    let port = free_port();
     let dir = lb::scratch_dir("haproxy", port);
     let mut text = lb::substitute_backends(&lb::deploy_file(CONFIG), backends, CONFIG);
     text = lb::substitute(
@@ -64,7 +67,7 @@ async fn start_haproxy(backends: [SocketAddr; 3]) -> Balancer {
 async fn show_stat(
     socket: &Path,
 ) -> std::io::Result<Vec<std::collections::HashMap<String, String>>> {
-    let text = io_within(WAIT, "HAProxy's stats socket", async {
+    let text = try_within(WAIT, "HAProxy's stats socket", async {
         let mut stream = tokio::net::UnixStream::connect(socket).await?;
         stream.write_all(b"show stat\n").await?;
         let mut text = String::new();
@@ -129,11 +132,11 @@ async fn wait_for_passing_health_checks(haproxy: &Balancer) {
 
 #[test]
 fn haproxy_in_front_of_three_redis_nodes_serves_every_transport_and_broadcasts() {
-    lb::run(haproxy_scenario);
+    run_on_big_stack(haproxy_scenario);
 }
 
 async fn haproxy_scenario() {
-    let _serial = support::one_cluster_at_a_time().await;
+    let _serial = one_cluster_at_a_time().await;
     // --cookie: the nodes set the `io` cookie HAProxy routes on.
     let fleet = Fleet::start(&["--cookie"]).await;
     let haproxy = start_haproxy(fleet.backends()).await;

@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Stdio;
 
-use support::WsClient;
+use iocluster_testkit::{free_port, one_cluster_at_a_time, run_on_big_stack};
 use support::lb::{self, Balancer, Fleet};
 
 /// Where Debian's package puts nginx.
@@ -29,7 +29,7 @@ async fn start_nginx(config: &str, backends: [SocketAddr; 3]) -> Balancer {
         "nginx"
     };
     let file = format!("{config}/nginx.conf");
-    let port = lb::free_port();
+    let port = free_port();
     let dir = lb::scratch_dir(config, port);
     let mut text = lb::substitute_backends(&lb::deploy_file(&file), backends, &file);
     text = lb::substitute(
@@ -62,7 +62,7 @@ async fn start_nginx(config: &str, backends: [SocketAddr; 3]) -> Balancer {
 
 #[test]
 fn nginx_in_front_of_three_redis_nodes_serves_every_transport_and_broadcasts() {
-    lb::run(nginx_scenario);
+    run_on_big_stack(nginx_scenario);
 }
 
 async fn nginx_scenario() {
@@ -75,7 +75,7 @@ async fn nginx_scenario() {
                 .is_ok(),
         "nginx is not installed: install it with `apt-get install nginx`"
     );
-    let _serial = support::one_cluster_at_a_time().await;
+    let _serial = one_cluster_at_a_time().await;
     let fleet = Fleet::start(&[]).await;
     let sticky = start_nginx("nginx", fleet.backends()).await;
     lb::every_transport_and_broadcast(sticky.addr, &fleet.nodes).await;
@@ -83,14 +83,7 @@ async fn nginx_scenario() {
     let round_robin = start_nginx("nginx-websocket-only", fleet.backends()).await;
     let mut clients = Vec::new();
     for i in 0..6 {
-        let mut client = WsClient::connect(round_robin.addr)
-            .await
-            .unwrap_or_else(|e| panic!("websocket-only client {i}: {e}"));
-        client
-            .echo(i, &format!("round-robin {i}"))
-            .await
-            .unwrap_or_else(|e| panic!("echo of websocket-only client {i}: {e}"));
-        clients.push(client);
+        clients.push(lb::echoing_client(round_robin.addr, i, "round-robin").await);
     }
     for client in clients {
         client.close().await;

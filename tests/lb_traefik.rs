@@ -14,7 +14,7 @@ mod support;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use support::PollingSession;
+use iocluster_testkit::{PollingSession, free_port, one_cluster_at_a_time, run_on_big_stack};
 use support::lb::{self, Balancer, Fleet};
 
 /// The `traefik` binary: `$TRAEFIK`, else the one pip put in Python's
@@ -47,7 +47,7 @@ fn traefik_binary() -> PathBuf {
 /// `127.0.0.1:3001..3003`), starts Traefik on them and returns once it
 /// routes `/health` to a node (its file provider has loaded the routes).
 async fn start_traefik(backends: [SocketAddr; 3]) -> Balancer {
-    let port = lb::free_port();
+    let port = free_port();
     let dir = lb::scratch_dir("traefik", port);
     let dynamic_file = "traefik/dynamic.yml";
     let dynamic = lb::substitute_backends(&lb::deploy_file(dynamic_file), backends, dynamic_file);
@@ -78,11 +78,11 @@ async fn start_traefik(backends: [SocketAddr; 3]) -> Balancer {
 
 #[test]
 fn traefik_in_front_of_three_redis_nodes_serves_every_transport_and_broadcasts() {
-    lb::run(traefik_scenario);
+    run_on_big_stack(traefik_scenario);
 }
 
 async fn traefik_scenario() {
-    let _serial = support::one_cluster_at_a_time().await;
+    let _serial = one_cluster_at_a_time().await;
     let fleet = Fleet::start(&[]).await;
     let traefik = start_traefik(fleet.backends()).await;
 

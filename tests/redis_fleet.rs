@@ -11,29 +11,15 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use iocluster_testkit::{
+    Master, NodePeer, RedisServer, WsClient, one_cluster_at_a_time, redis_cli, run_on_big_stack,
+    within,
+};
 use serde_json::{Value, json};
-use support::{Master, NodePeer, RedisServer, WsClient, within};
-
-/// Runs `scenario` on a current-thread runtime on a thread with a 32 MiB
-/// stack: the scenarios' futures nest deeply and are large in debug builds.
-fn run<F: Future<Output = ()> + 'static>(scenario: fn() -> F) {
-    std::thread::Builder::new()
-        .stack_size(32 * 1024 * 1024)
-        .spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime")
-                .block_on(scenario())
-        })
-        .expect("thread")
-        .join()
-        .expect("scenario");
-}
+use support::iocluster_bin;
 
 /// How long a cross-server delivery may take in these tests.
 const DELIVERY: Duration = Duration::from_secs(10);
@@ -88,7 +74,7 @@ async fn wait_for_marker(peer: &NodePeer, marker: &str) {
 fn assert_exactly_once(peer: &NodePeer, expected: &[(String, Target)]) {
     for name in CLIENTS {
         let labels: Vec<String> = peer
-            .received(name)
+            .received_with_args(name)
             .iter()
             .map(|(ev, args)| label(ev, args))
             .collect();
@@ -105,7 +91,7 @@ fn assert_exactly_once(peer: &NodePeer, expected: &[(String, Target)]) {
 
 /// Runs `iocluster emit --redis URL ARGS…`, which must exit 0.
 async fn iocluster_emit(url: &str, args: &[&str]) {
-    let status = tokio::process::Command::new(env!("CARGO_BIN_EXE_iocluster"))
+    let status = tokio::process::Command::new(iocluster_bin())
         .args(["emit", "--redis", url])
         .args(args)
         .kill_on_drop(true)
@@ -118,21 +104,10 @@ async fn iocluster_emit(url: &str, args: &[&str]) {
 
 /// The worker pid in client `name`'s `welcome` event.
 async fn welcome_worker(peer: &NodePeer, name: &str) -> u64 {
-    within(DELIVERY, &format!("{name}'s welcome"), async {
-        loop {
-            let welcome = peer
-                .received(name)
-                .into_iter()
-                .find(|(ev, _)| ev == "welcome");
-            if let Some((_, args)) = welcome {
-                return args[0]["worker"]
-                    .as_u64()
-                    .expect("welcome names its worker");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
+    let welcome = peer.client_event(name, "welcome").await;
+    welcome[0]["worker"]
+        .as_u64()
+        .expect("welcome names its worker")
 }
 
 /// The socket ids in a `fetchSockets` answer of the Node peer.
@@ -147,23 +122,16 @@ fn ids(sockets: &Value) -> BTreeSet<String> {
 
 #[test]
 fn broadcasts_of_every_server_reach_every_targeted_client_of_the_fleet_once() {
-    run(fleet_scenario);
+    run_on_big_stack(fleet_scenario);
 }
 
 async fn fleet_scenario() {
-    let _serial = support::one_cluster_at_a_time().await;
+    let _serial = one_cluster_at_a_time().await;
     let redis = RedisServer::start().await;
     let url = redis.url();
-    let args = [
-        "--redis",
-        url.as_str(),
-        "--balance",
-        "round-robin",
-        "--max-payload",
-        "2000000",
-    ];
-    let a = Master::start(2, &args).await;
-    let b = Master::start(2, &args).await;
+    let args = ["--redis", url.as_str(), "--balance", "round-robin"];
+    let a = Master::start(iocluster_bin(), 2, &args).await;
+    let b = Master::start(iocluster_bin(), 2, &args).await;
     let mut peer = NodePeer::start(redis.port).await;
 
     // Four workers and the Node server subscribed: Node counts five
@@ -358,15 +326,8 @@ fn arrivals(log: &Received) -> std::collections::BTreeMap<u64, Instant> {
 
 /// Subscribers of the main namespace's request channel (`redis-cli`).
 async fn request_subscribers(port: u16) -> u64 {
-    let output = tokio::process::Command::new("redis-cli")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
-        .args(["PUBSUB", "NUMSUB", "socket.io-request#/#"])
-        .kill_on_drop(true)
-        .output();
-    let output = within(DELIVERY, "redis-cli", output)
-        .await
-        .expect("redis-cli runs");
-    String::from_utf8_lossy(&output.stdout)
+    let output = redis_cli(port, &["PUBSUB", "NUMSUB", "socket.io-request#/#"]).await;
+    output
         .lines()
         .nth(1)
         .and_then(|n| n.trim().parse().ok())
@@ -421,11 +382,11 @@ const TICK_EVERY: Duration = Duration::from_millis(50);
 
 #[test]
 fn redis_down_for_five_seconds_keeps_workers_and_local_delivery_and_cross_node_resumes() {
-    run(outage_scenario);
+    run_on_big_stack(outage_scenario);
 }
 
 async fn outage_scenario() {
-    let _serial = support::one_cluster_at_a_time().await;
+    let _serial = one_cluster_at_a_time().await;
     let mut redis = RedisServer::start().await;
     let url = redis.url();
     let args = [
@@ -436,8 +397,8 @@ async fn outage_scenario() {
         "--max-payload",
         "2000000",
     ];
-    let a = Master::start(2, &args).await;
-    let b = Master::start(2, &args).await;
+    let a = Master::start(iocluster_bin(), 2, &args).await;
+    let b = Master::start(iocluster_bin(), 2, &args).await;
     within(DELIVERY, "the 4 workers to subscribe", async {
         while request_subscribers(redis.port).await < 4 {
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -5,63 +5,12 @@
 
 mod support;
 
-use std::net::TcpListener;
-use std::process::Stdio;
 use std::time::Duration;
 
-use support::{Master, PollingSession, within};
-use tokio::process::{Child, Command};
-
-/// A `redis-server` of this test, on a free loopback port, killed on drop.
-struct Redis {
-    child: Child,
-    port: u16,
-}
-
-impl Redis {
-    async fn start() -> Redis {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("redis-server is installed (scripts/test.sh installs it)");
-        within(Duration::from_secs(10), "redis-server to listen", async {
-            while tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_err()
-            {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-        .await;
-        Redis { child, port }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
-}
+use iocluster_testkit::{
+    Master, PollingSession, RedisServer, one_cluster_at_a_time, run_on_big_stack, within,
+};
+use support::iocluster_bin;
 
 /// A connected Socket.IO client over polling.
 async fn client(master: &Master) -> PollingSession {
@@ -76,28 +25,25 @@ async fn client(master: &Master) -> PollingSession {
 
 #[test]
 fn broadcasts_and_the_emit_command_reach_clients_of_both_nodes() {
-    // The scenario's futures nest deeply and are large in debug builds: run
-    // it on a thread with room for them.
-    std::thread::Builder::new()
-        .stack_size(32 * 1024 * 1024)
-        .spawn(|| {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime")
-                .block_on(two_nodes_scenario())
-        })
-        .expect("thread")
-        .join()
-        .expect("scenario");
+    run_on_big_stack(two_nodes_scenario);
 }
 
 async fn two_nodes_scenario() {
-    let _serial = support::one_cluster_at_a_time().await;
-    let redis = Redis::start().await;
+    let _serial = one_cluster_at_a_time().await;
+    let redis = RedisServer::start().await;
     let url = redis.url();
-    let a = Master::start(2, &["--redis", &url, "--balance", "round-robin"]).await;
-    let b = Master::start(2, &["--redis", &url, "--balance", "round-robin"]).await;
+    let a = Master::start(
+        iocluster_bin(),
+        2,
+        &["--redis", &url, "--balance", "round-robin"],
+    )
+    .await;
+    let b = Master::start(
+        iocluster_bin(),
+        2,
+        &["--redis", &url, "--balance", "round-robin"],
+    )
+    .await;
     // Two clients per node: both workers of each node.
     let mut clients = Vec::new();
     for master in [&a, &b] {
@@ -142,7 +88,7 @@ async fn two_nodes_scenario() {
             .unwrap_or_else(|e| panic!("client {i} did not get {crossed}: {e}"));
     }
 
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_iocluster"))
+    let status = std::process::Command::new(iocluster_bin())
         .args(["emit", "--redis", &url, "broadcast", "\"from-cli\""])
         .status()
         .expect("iocluster emit runs");

@@ -9,34 +9,26 @@
 //! `emit_with_ack` ends with a timeout instead of hanging.
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)] // test code: a panic is a failed assertion
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::FutureExt;
 use iocluster_socketio::{AckError, Payload as ServerPayload, Server, ServerConfig};
+use iocluster_testkit::{WAIT, within};
 use rust_socketio::asynchronous::{Client, ClientBuilder};
 use rust_socketio::{Payload, TransportType};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-/// The longest any single wait may take before the test fails.
-const STEP: Duration = Duration::from_secs(5);
+/// How long the client waits for the server's acks.
+const CLIENT_ACK_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the server waits for the client's ack in the last test.
 const SERVER_ACK_TIMEOUT: Duration = Duration::from_millis(300);
 
-/// Awaits `future`, failing the test when it takes longer than [`STEP`].
-async fn within<F: Future>(what: &str, future: F) -> F::Output {
-    match tokio::time::timeout(STEP, future).await {
-        Ok(output) => output,
-        Err(_) => panic!("timed out after {STEP:?} waiting for {what}"),
-    }
-}
-
-/// The next message on `receiver`, within [`STEP`].
+/// The next message on `receiver`, within [`WAIT`].
 async fn next<T>(what: &str, receiver: &mut mpsc::UnboundedReceiver<T>) -> T {
-    within(what, receiver.recv())
+    within(WAIT, what, receiver.recv())
         .await
         .unwrap_or_else(|| panic!("channel closed while waiting for {what}"))
 }
@@ -124,7 +116,7 @@ async fn connect(
             async {}.boxed()
         });
     }
-    let client = within("rust_socketio to connect", builder.connect())
+    let client = within(WAIT, "rust_socketio to connect", builder.connect())
         .await
         .expect("rust_socketio connects");
     let (event, payload) = next("the client's open event", &mut seen).await;
@@ -145,7 +137,7 @@ async fn emit_with_ack(
         .emit_with_ack(
             event,
             payload,
-            STEP,
+            CLIENT_ACK_TIMEOUT,
             move |reply: Payload, _client: Client| {
                 let _ = sender.send(reply);
                 async {}.boxed()

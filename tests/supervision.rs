@@ -8,8 +8,9 @@ mod support;
 
 use std::process::Stdio;
 
+use iocluster_testkit::{Master, Signal, Status, WAIT, one_cluster_at_a_time, send_signal};
 use serde_json::Value;
-use support::{Master, Status, WAIT, one_cluster_at_a_time, signal};
+use support::iocluster_bin;
 
 /// The uptime after which the test's workers reset their backoff: long
 /// enough that a worker killed as soon as it is ready never reaches it, even
@@ -26,7 +27,7 @@ fn restarts(status: &Status) -> (u64, u64) {
 /// Kills the worker of slot 0 and waits for its successor to be ready.
 async fn kill_and_wait_for_successor(master: &Master) -> Status {
     let old = master.status().await.pids()[0];
-    signal(old, "KILL");
+    send_signal(old, Signal::SIGKILL);
     master
         .wait_for_status("a new worker in slot 0", WAIT, |status| {
             let workers = status.workers();
@@ -38,7 +39,7 @@ async fn kill_and_wait_for_successor(master: &Master) -> Status {
 #[tokio::test]
 async fn a_worker_that_stays_up_resets_its_restart_backoff() {
     let _turn = one_cluster_at_a_time().await;
-    let master = Master::start(1, &["--backoff-reset", BACKOFF_RESET]).await;
+    let master = Master::start(iocluster_bin(), 1, &["--backoff-reset", BACKOFF_RESET]).await;
     assert_eq!(restarts(&master.status().await), (0, 0));
 
     // Two quick exits: restarts in a row, as the backoff counts them.
@@ -67,7 +68,7 @@ async fn an_admin_address_in_use_stops_the_master_at_startup() {
     let admin = taken.local_addr().unwrap().to_string();
     let output = tokio::time::timeout(
         WAIT,
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_iocluster"))
+        tokio::process::Command::new(iocluster_bin())
             .args(["--port", "0", "--workers", "1", "--admin", &admin])
             .stdin(Stdio::null())
             .kill_on_drop(true)
@@ -93,7 +94,7 @@ async fn an_admin_address_in_use_stops_the_master_at_startup() {
 #[tokio::test]
 async fn status_shows_every_restart_counter_as_json_numbers() {
     let _turn = one_cluster_at_a_time().await;
-    let master = Master::start(1, &[]).await;
+    let master = Master::start(iocluster_bin(), 1, &[]).await;
     let status = master.status().await;
     let worker = &status.0["workers"][0];
     for key in [
@@ -110,7 +111,7 @@ async fn status_shows_every_restart_counter_as_json_numbers() {
 async fn an_admin_address_off_loopback_needs_admin_public() {
     let output = tokio::time::timeout(
         WAIT,
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_iocluster"))
+        tokio::process::Command::new(iocluster_bin())
             .args(["--port", "0", "--workers", "1", "--admin", "0.0.0.0:0"])
             .stdin(Stdio::null())
             .kill_on_drop(true)

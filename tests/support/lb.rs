@@ -5,50 +5,23 @@
 //! to render and start its balancer.
 
 use std::collections::HashSet;
-use std::future::Future;
-use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use iocluster_testkit::{
+    ENGINE_PATH, Master, POLL_EVERY, PollingClient, PollingSession, RedisServer, Signal, WAIT,
+    WsClient, WsConnection, connect_packet_sid, die_with_spawning_thread, http, send_signal,
+    within,
+};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::http::header::COOKIE;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use super::{
-    ENGINE_PATH, Master, POLL_EVERY, PollingClient, PollingSession, RedisServer, WAIT, WsClient,
-    connect_packet_sid, echo_ack, echo_packet, http, io_within, within,
-};
+use super::iocluster_bin;
 
 /// The placeholders of the committed configs for the three nodes, in order.
 pub const BACKEND_PLACEHOLDERS: [&str; 3] = ["127.0.0.1:3001", "127.0.0.1:3002", "127.0.0.1:3003"];
-
-/// Runs `scenario` to its end on a current-thread runtime, on a thread with
-/// room for it: the scenarios' futures nest deeply and are large in debug
-/// builds.
-pub fn run<F, Fut>(scenario: F)
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: Future<Output = ()>,
-{
-    std::thread::Builder::new()
-        .stack_size(32 * 1024 * 1024)
-        .spawn(|| {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime")
-                .block_on(scenario())
-        })
-        .expect("thread")
-        .join()
-        .expect("scenario");
-}
 
 /// Three iocluster nodes of two workers each, synced by a `redis-server` of
 /// the test's own; everything is stopped by its PID when dropped.
@@ -68,9 +41,9 @@ impl Fleet {
         let mut all = vec!["--redis", url.as_str(), "--max-payload", "2000000"];
         all.extend_from_slice(args);
         let nodes = [
-            Master::start(2, &all).await,
-            Master::start(2, &all).await,
-            Master::start(2, &all).await,
+            Master::start(iocluster_bin(), 2, &all).await,
+            Master::start(iocluster_bin(), 2, &all).await,
+            Master::start(iocluster_bin(), 2, &all).await,
         ];
         Fleet {
             nodes,
@@ -110,14 +83,6 @@ pub fn substitute_backends(text: &str, backends: [SocketAddr; 3], file: &str) ->
         })
 }
 
-/// A loopback port nothing listens on (yet).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 /// A new empty directory for one balancer's rendered config, logs, pid
 /// file and sockets, removed when the [`Balancer`] is dropped.
 pub fn scratch_dir(name: &str, port: u16) -> PathBuf {
@@ -129,7 +94,9 @@ pub fn scratch_dir(name: &str, port: u16) -> PathBuf {
 }
 
 /// A running load balancer; stopped by its PID when dropped (SIGTERM, then
-/// SIGKILL after 5 s), and its scratch directory removed.
+/// SIGKILL after 5 s), and its scratch directory removed. Should the test's
+/// thread die without dropping it, the kernel sends it SIGTERM (not SIGKILL:
+/// a balancer with worker processes stops them on SIGTERM).
 pub struct Balancer {
     name: String,
     child: std::process::Child,
@@ -149,6 +116,7 @@ impl Balancer {
         dir: PathBuf,
     ) -> Balancer {
         let log = std::fs::File::create(dir.join("output.log")).expect("a log file");
+        die_with_spawning_thread(&mut command, Signal::SIGTERM);
         let child = command
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("a log file"))
@@ -208,7 +176,7 @@ impl Drop for Balancer {
         // SIGTERM lets a balancer with worker processes stop them; SIGKILL
         // would leave them listening.
         if matches!(self.child.try_wait(), Ok(None)) {
-            super::signal(self.child.id(), "TERM");
+            send_signal(self.child.id(), Signal::SIGTERM);
             let deadline = std::time::Instant::now() + Duration::from_secs(5);
             while matches!(self.child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline
             {
@@ -277,78 +245,55 @@ pub async fn polling_upgraded_to_websocket_echoes(lb: SocketAddr) {
 
 /// Upgrades `session` to a WebSocket through `lb` and echoes over it.
 async fn upgrade_and_echo(lb: SocketAddr, session: &PollingSession, ack: u64) {
-    let mut request = format!(
-        "ws://{lb}{ENGINE_PATH}&transport=websocket&sid={}",
-        session.sid
-    )
-    .into_client_request()
-    .expect("a WebSocket request");
-    if let Some(cookie) = session.cookies.header() {
-        let value = HeaderValue::from_str(&cookie).expect("a cookie header");
-        request.headers_mut().insert(COOKIE, value);
-    }
-    let (mut ws, _) = within(WAIT, "the upgrade handshake", async {
-        tokio_tungstenite::connect_async(request).await
-    })
-    .await
-    .unwrap_or_else(|e| {
-        panic!(
-            "WebSocket upgrade of {} through the balancer: {e}",
-            session.sid
-        )
-    });
-    ws.send(Message::text("2probe")).await.expect("probe");
-    let probe = next_text(&mut ws).await.expect("probe answer");
-    assert_eq!(probe, "3probe");
-    ws.send(Message::text("5")).await.expect("upgrade");
-    let text = format!("upgraded {ack}");
-    ws.send(Message::text(echo_packet(ack, &text)))
+    let target = format!("{ENGINE_PATH}&transport=websocket&sid={}", session.sid);
+    let cookie = session.cookies.header();
+    let headers: Vec<(&str, &str)> = cookie.iter().map(|c| ("Cookie", c.as_str())).collect();
+    let (ws, _) = WsConnection::connect_with_headers(lb, &target, &headers)
         .await
-        .expect("echo over the upgraded transport");
-    let expected = echo_ack(ack, &text);
-    within(WAIT, "the echo ack over the upgraded WebSocket", async {
-        while next_text(&mut ws).await.expect("a packet") != expected {}
-    })
-    .await;
-    let _ = ws.close(None).await;
+        .unwrap_or_else(|e| {
+            panic!(
+                "WebSocket upgrade of {} through the balancer: {e}",
+                session.sid
+            )
+        });
+    let mut ws = WsClient::upgraded(ws, &session.sid);
+    ws.send("2probe").await.expect("probe");
+    let probe = ws.next_packet().await.expect("probe answer");
+    assert_eq!(probe, "3probe");
+    ws.send("5").await.expect("upgrade");
+    let text = format!("upgraded {ack}");
+    within(
+        WAIT,
+        "the echo ack over the upgraded WebSocket",
+        ws.echo(ack, &text),
+    )
+    .await
+    .expect("echo over the upgraded transport");
+    ws.close().await;
 }
 
 /// A 1 MB binary argument echoed back over a websocket-only connection.
 pub async fn binary_echo_of_one_megabyte(lb: SocketAddr) {
-    let url = format!("ws://{lb}{ENGINE_PATH}&transport=websocket");
-    let (mut ws, _) = within(WAIT, "the WebSocket handshake", async {
-        tokio_tungstenite::connect_async(url).await
-    })
-    .await
-    .expect("WebSocket through the balancer");
-    ws.send(Message::text("40")).await.expect("CONNECT");
-    within(WAIT, "CONNECT", async {
-        while connect_packet_sid(&next_text(&mut ws).await.expect("a packet")).is_none() {}
-    })
-    .await;
-    let payload: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
-    ws.send(Message::text(
-        r#"451-9["echo",{"_placeholder":true,"num":0}]"#,
-    ))
-    .await
-    .expect("binary event head");
-    ws.send(Message::binary(payload.clone()))
+    let mut ws = WsClient::open(lb)
         .await
-        .expect("binary attachment");
+        .expect("WebSocket through the balancer");
+    ws.connect_namespace("40").await.expect("CONNECT");
+    let payload: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+    ws.send(r#"451-9["echo",{"_placeholder":true,"num":0}]"#)
+        .await
+        .expect("binary event head");
+    ws.send_binary(&payload).await;
     let echoed = within(WAIT, "the binary ack", async {
         loop {
-            match ws.next().await {
-                Some(Ok(Message::Text(text))) if text.as_str() == "2" => {
-                    ws.send(Message::text("3")).await.expect("pong");
-                }
-                Some(Ok(Message::Text(text))) => {
+            match ws.next_frame().await {
+                Ok(Message::Text(text)) => {
                     if text.as_str().starts_with("461-9[") {
                         assert_eq!(text.as_str(), r#"461-9[{"_placeholder":true,"num":0}]"#);
                     }
                 }
-                Some(Ok(Message::Binary(bytes))) => return bytes,
-                Some(Ok(_)) => {}
-                other => panic!("the WebSocket ended before the binary ack: {other:?}"),
+                Ok(Message::Binary(bytes)) => return bytes,
+                Ok(_) => {}
+                Err(error) => panic!("the WebSocket ended before the binary ack: {error}"),
             }
         }
     })
@@ -357,7 +302,7 @@ pub async fn binary_echo_of_one_megabyte(lb: SocketAddr) {
         echoed.as_ref() == payload.as_slice(),
         "the 1 MB echo differs"
     );
-    let _ = ws.close(None).await;
+    ws.close().await;
 }
 
 /// `broadcast` from a client behind the balancer reaches a client
@@ -430,13 +375,7 @@ pub async fn new_sessions_spread_over_every_node(
     let mut clients = Vec::new();
     let mut per_node = [0; 3];
     for i in 0..6 {
-        let mut client = WsClient::connect(lb)
-            .await
-            .unwrap_or_else(|e| panic!("client {i} through the balancer: {e}"));
-        client
-            .echo(i, &format!("spread {i}"))
-            .await
-            .unwrap_or_else(|e| panic!("echo of client {i}: {e}"));
+        let client = echoing_client(lb, i, "spread").await;
         let node = pids_of_node
             .iter()
             .position(|pids| pids.contains(&client.worker))
@@ -454,22 +393,15 @@ pub async fn new_sessions_spread_over_every_node(
     per_node
 }
 
-/// The next text frame, answering pings.
-pub async fn next_text(ws: &mut WebSocketStream<MaybeTlsStream<TcpStream>>) -> io::Result<String> {
-    io_within(WAIT, "a WebSocket text frame", async {
-        loop {
-            match ws.next().await {
-                Some(Ok(Message::Text(text))) if text.as_str() == "2" => {
-                    ws.send(Message::text("3"))
-                        .await
-                        .map_err(io::Error::other)?;
-                }
-                Some(Ok(Message::Text(text))) => return Ok(text.as_str().to_owned()),
-                Some(Ok(_)) => {}
-                Some(Err(e)) => return Err(io::Error::other(e)),
-                None => return Err(io::ErrorKind::UnexpectedEof.into()),
-            }
-        }
-    })
-    .await
+/// A WebSocket-only client through the balancer at `lb`, once it has
+/// echoed `<label> <i>` with ack id `i`.
+pub async fn echoing_client(lb: SocketAddr, i: u64, label: &str) -> WsClient {
+    let mut client = WsClient::connect(lb)
+        .await
+        .unwrap_or_else(|e| panic!("{label} client {i} through the balancer: {e}"));
+    client
+        .echo(i, &format!("{label} {i}"))
+        .await
+        .unwrap_or_else(|e| panic!("echo of {label} client {i}: {e}"));
+    client
 }

@@ -164,7 +164,7 @@ async fn server_close_delivers_queued_messages_then_a_close_packet_over_websocke
         server.events.close_reason(&sid).await,
         CloseReason::ForcedClose
     );
-    within("the session to end", session.closed()).await;
+    within(WAIT, "the session to end", session.closed()).await;
     assert_eq!(server.engine.session_count(), 0);
 }
 
@@ -182,7 +182,7 @@ async fn server_closed_session_whose_client_never_polls_is_dropped_after_the_hea
 
     session.close();
 
-    within("the session to end", session.closed()).await;
+    within(WAIT, "the session to end", session.closed()).await;
     assert!(started.elapsed() >= interval + timeout);
     assert_eq!(server.engine.session_count(), 0);
     assert_eq!(
@@ -216,5 +216,5 @@ async fn close_all_closes_every_session_with_server_shutting_down() {
         );
     }
     let engine = server.engine.clone();
-    eventually("every session to end", || engine.session_count() == 0).await;
+    eventually(WAIT, "every session to end", || engine.session_count() == 0).await;
 }

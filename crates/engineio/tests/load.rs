@@ -32,6 +32,7 @@ async fn thousand_closed_sessions_leave_no_session_and_no_task_behind() {
             ws.close().await;
         });
         within(
+            WAIT,
             &format!("round {round} of 50 sessions"),
             futures_util::future::join(join_all(polling), join_all(websocket)),
         )
@@ -46,7 +47,7 @@ async fn thousand_closed_sessions_leave_no_session_and_no_task_behind() {
         .count();
     assert_eq!(opened, 1000);
     let engine = server.engine.clone();
-    eventually("every session and task of them to end", || {
+    eventually(WAIT, "every session and task of them to end", || {
         engine.session_count() == 0 && metrics.num_alive_tasks() == baseline
     })
     .await;
@@ -68,7 +69,9 @@ async fn two_hundred_concurrent_websocket_sessions_each_echo_twenty_messages() {
     for client in 0..200 {
         let (addr, target) = (server.addr, target.clone());
         clients.spawn(async move {
-            let (mut ws, _) = ws_connect_to(addr, &target).await.expect("handshake");
+            let (mut ws, _) = WsConnection::connect(addr, &target)
+                .await
+                .expect("handshake");
             let open = open_packet(&ws.recv_text().await);
             let sid = open["sid"].as_str().expect("sid").to_owned();
             let sent: Vec<Frame> = (0..20)
@@ -108,5 +111,5 @@ async fn two_hundred_concurrent_websocket_sessions_each_echo_twenty_messages() {
         assert_eq!(server.events.messages(sid, 20).await.len(), 20);
     }
     let engine = server.engine.clone();
-    eventually("every session to end", || engine.session_count() == 0).await;
+    eventually(WAIT, "every session to end", || engine.session_count() == 0).await;
 }

@@ -32,7 +32,7 @@ async fn polling_handshake_is_served_for_every_prefix_split() {
     let addr = listener.local_addr().expect("address");
 
     for k in 0..=request.len() {
-        let mut client = HttpConn::connect(addr).await;
+        let mut client = HttpConnection::open(addr).await.expect("connect");
         client.write(&request).await;
         hand_over(&listener, server.engine.router(), k).await;
 
@@ -59,7 +59,7 @@ async fn polling_post_is_served_for_every_prefix_split() {
     // Splits fall in the request line, the headers and the body.
     assert!(body_start > 20);
     for k in 0..=request.len() {
-        let mut client = HttpConn::connect(addr).await;
+        let mut client = HttpConnection::open(addr).await.expect("connect");
         client.write(&request).await;
         hand_over(&listener, server.engine.router(), k).await;
 
@@ -91,7 +91,7 @@ async fn websocket_upgrade_with_early_frames_is_served_for_every_prefix_split() 
     let addr = listener.local_addr().expect("address");
 
     for k in 0..=bytes.len() {
-        let mut client = HttpConn::connect(addr).await;
+        let mut client = HttpConnection::open(addr).await.expect("connect");
         client.write(&bytes).await;
         hand_over(&listener, server.engine.router(), k).await;
 
@@ -103,7 +103,7 @@ async fn websocket_upgrade_with_early_frames_is_served_for_every_prefix_split() 
             "split at {k}"
         );
         let (stream, leftover) = client.into_parts();
-        let mut ws = WsClient::new(
+        let mut ws = WsConnection::new(
             WebSocketStream::from_partially_read(stream, leftover, Role::Client, None).await,
         );
 
@@ -123,7 +123,7 @@ async fn kept_alive_connection_serves_more_requests_after_a_prefixed_one() {
     let addr = listener.local_addr().expect("address");
 
     for k in 0..=handshake.len() {
-        let mut client = HttpConn::connect(addr).await;
+        let mut client = HttpConnection::open(addr).await.expect("connect");
         client.write(&handshake).await;
         hand_over(&listener, server.engine.router(), k).await;
         let opened = client.read_response().await;
@@ -152,7 +152,7 @@ async fn pipelined_requests_are_served_for_every_prefix_split() {
     let addr = listener.local_addr().expect("address");
 
     for k in 0..=pipelined.len() {
-        let mut client = HttpConn::connect(addr).await;
+        let mut client = HttpConnection::open(addr).await.expect("connect");
         client.write(&pipelined).await;
         hand_over(&listener, server.engine.router(), k).await;
 

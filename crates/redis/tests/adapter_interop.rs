@@ -10,8 +10,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use iocluster_redis::fred::interfaces::{EventInterface, PubsubInterface};
 use iocluster_socketio::Payload;
+use iocluster_testkit::{NodePeer, RedisServer, WAIT, within};
 use serde_json::{Value, json};
-use support::{NodePeer, RedisServer, RustServer, within};
+use support::RustServer;
 
 struct Setup {
     _redis: RedisServer,
@@ -345,14 +346,14 @@ async fn all_rooms_and_old_sockets_requests_include_ours() {
         .publish("socket.io-request#/#", request)
         .await
         .unwrap();
-    let response = within("the SOCKETS response", messages.recv())
+    let response = within(WAIT, "the SOCKETS response", messages.recv())
         .await
         .unwrap();
     let response: Value = serde_json::from_str(&response.value.as_string().unwrap()).unwrap();
     // Node answers too (its own, empty, list): take ours.
     assert_eq!(response["requestId"], "req123");
     let ours = if response["sockets"] == json!([]) {
-        let next = within("our SOCKETS response", messages.recv())
+        let next = within(WAIT, "our SOCKETS response", messages.recv())
             .await
             .unwrap();
         serde_json::from_str::<Value>(&next.value.as_string().unwrap()).unwrap()

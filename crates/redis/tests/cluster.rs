@@ -8,8 +8,9 @@
 
 mod support;
 
+use iocluster_testkit::{NodePeer, RedisCluster, WAIT, within};
 use serde_json::json;
-use support::{NodePeer, RedisCluster, RustServer, within};
+use support::RustServer;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_a_redis_cluster_servers_count_and_reach_each_other() {
@@ -19,7 +20,7 @@ async fn on_a_redis_cluster_servers_count_and_reach_each_other() {
     let other = RustServer::start(&cluster.url()).await;
     let mut peer = NodePeer::start_on_cluster(cluster.ports[1]).await;
 
-    within("every server to count three", async {
+    within(WAIT, "every server to count three", async {
         loop {
             let ours = rust.io.of("/").server_count().await;
             let node = peer.ok(json!({"cmd": "serverCount"})).await;
@@ -51,6 +52,7 @@ async fn on_a_redis_cluster_servers_count_and_reach_each_other() {
 
     // Requests wait for every other server's answer, and get them.
     let sockets = within(
+        WAIT,
         "fetch_sockets over the cluster",
         rust.io.of("/").to("chat").fetch_sockets(),
     )

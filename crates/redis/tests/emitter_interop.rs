@@ -3,13 +3,11 @@
 //! clients, in rooms and with exceptions, and its requests act on them.
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)] // test code: a panic is a failed assertion
 
-mod support;
-
 use bytes::Bytes;
 use iocluster_redis::{Emitter, connect_client};
 use iocluster_socketio::Payload;
+use iocluster_testkit::{NodePeer, RedisServer};
 use serde_json::json;
-use support::{NodePeer, RedisServer};
 
 struct Setup {
     _redis: RedisServer,

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use fred::interfaces::PubsubInterface;
 use iocluster_redis::{Emitter, RedisAdapterConfig, connect_client, fred};
-use support::{NodePeer, RedisServer, RustServer, within};
+use iocluster_testkit::{NodePeer, RedisServer, WAIT, within};
+use support::RustServer;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_restart_keeps_local_delivery_and_resubscribes() {
@@ -29,7 +30,12 @@ async fn redis_restart_keeps_local_delivery_and_resubscribes() {
     peer.client_event("r1", "while-down").await;
     peer.client_event("r1", "while-down-in-room").await;
     // Requests give up (after the 5 s command timeout) instead of hanging.
-    let count = within("server_count without Redis", rust.io.of("/").server_count()).await;
+    let count = within(
+        WAIT,
+        "server_count without Redis",
+        rust.io.of("/").server_count(),
+    )
+    .await;
     assert!(count >= 1);
 
     let _redis = RedisServer::start_on(port).await;
@@ -38,7 +44,7 @@ async fn redis_restart_keeps_local_delivery_and_resubscribes() {
         .expect("connect to the restarted redis");
     // Redis announces nothing when a client resubscribes: ask it until our
     // subscriber is back on the request channel (a few hundred ms).
-    within("the adapter to resubscribe", async {
+    within(WAIT, "the adapter to resubscribe", async {
         loop {
             let reply: Vec<fred::types::Value> = client
                 .pubsub_numsub("resilience-request#/#")
@@ -79,7 +85,7 @@ async fn sharded_adapter_resubscribes_its_shard_channels_after_a_redis_restart()
     // Both servers on the namespace channel, a on chat's: every shard
     // channel is back.
     for (channel, subscribers) in [("resilience#/#", 2), ("resilience#/#chat#", 1)] {
-        within(&format!("the resubscription to {channel}"), async {
+        within(WAIT, &format!("the resubscription to {channel}"), async {
             loop {
                 let reply: Vec<fred::types::Value> = client
                     .pubsub_shardnumsub(channel)

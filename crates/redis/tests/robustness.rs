@@ -10,8 +10,9 @@ use bytes::Bytes;
 use iocluster_redis::fred::interfaces::PubsubInterface;
 use iocluster_redis::{Emitter, RedisAdapterConfig, connect_client, connect_subscriber};
 use iocluster_socketio::adapter::AdapterError;
+use iocluster_testkit::{NodePeer, RedisServer, WAIT, within};
 use serde_json::json;
-use support::{NodePeer, RedisServer, RustServer, within};
+use support::RustServer;
 
 /// A key of these tests only: the Node peer's server (key `socket.io`)
 /// stays out of them.
@@ -38,7 +39,7 @@ async fn requests_time_out_when_a_counted_server_never_answers() {
     let ns = rust.io.of("/");
     // fred may report the SUBSCRIBE done a moment before Redis has run it
     // (on a busy machine): wait until Redis counts the silent server.
-    within("the silent server to be counted", async {
+    within(WAIT, "the silent server to be counted", async {
         while ns.server_count().await != 2 {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }

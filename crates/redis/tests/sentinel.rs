@@ -5,13 +5,12 @@
 
 mod support;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use iocluster_redis::RedisAdapterConfig;
+use iocluster_testkit::{RedisServer, TestProcess, WAIT, free_port};
 use serde_json::json;
-use support::{RedisServer, RustServer, free_port, within};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use support::RustServer;
 use tokio::process::Command;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -31,26 +30,14 @@ async fn sentinel_urls_find_the_master() {
         ),
     )
     .expect("write the sentinel's config");
-    let mut sentinel = Command::new("redis-server")
-        .arg(&config)
-        .arg("--sentinel")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("redis-server must be installed");
-    let stdout = sentinel.stdout.take().expect("piped stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    within("the sentinel to monitor the master", async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if line.contains("+monitor master mymaster") {
-                return;
-            }
-        }
-        panic!("the sentinel exited before it monitored the master");
-    })
-    .await;
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let mut command = Command::new("redis-server");
+    command.arg(&config).arg("--sentinel");
+    let mut sentinel = TestProcess::spawn("redis-server --sentinel", command);
+    sentinel
+        .wait_for_line(WAIT, "the sentinel to monitor the master", |line| {
+            line.contains("+monitor master mymaster")
+        })
+        .await;
 
     let url = format!("redis-sentinel://127.0.0.1:{port}?sentinelServiceName=mymaster");
     let a = RustServer::start_with(&url, RedisAdapterConfig::default()).await;
@@ -63,6 +50,6 @@ async fn sentinel_urls_find_the_master() {
             .expect("b replies");
     assert_eq!(replies.len(), 1);
     b.server_event("ping-server").await;
-    let _ = sentinel.start_kill();
+    sentinel.kill().await;
     let _ = std::fs::remove_dir_all(&dir);
 }

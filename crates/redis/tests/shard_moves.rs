@@ -10,21 +10,9 @@ mod support;
 use std::time::Duration;
 
 use iocluster_redis::{ShardedRedisAdapterConfig, SubscriptionMode};
+use iocluster_testkit::{NodePeer, RedisCluster, RedisServer, WAIT, redis_cli, within};
 use serde_json::json;
-use support::{NodePeer, RedisCluster, RedisServer, RustServer, within};
-use tokio::process::Command;
-
-/// `redis-cli -p port args…`, its output.
-async fn redis_cli(port: u16, args: &[&str]) -> String {
-    let output = Command::new("redis-cli")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
-        .args(args)
-        .output()
-        .await
-        .expect("redis-cli runs");
-    assert!(output.status.success(), "redis-cli {args:?}");
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
-}
+use support::RustServer;
 
 /// The node ids and ports of the cluster, and which one serves `slot`.
 async fn owner_of(port: u16, slot: u16) -> (String, Vec<(String, u16)>) {
@@ -106,19 +94,23 @@ async fn subscriptions_follow_a_moved_slot() {
     assert_eq!(owner_of(target_port, slot.parse().unwrap()).await.0, target);
 
     // Until a's subscriber notices (2 to 4 s), broadcasts are lost.
-    within("a broadcast to reach a's client after the move", async {
-        let mut n = 0;
-        loop {
-            b.io.emit("after", json!(n));
-            n += 1;
-            let waiting = peer.client_event("a1", "after");
-            if tokio::time::timeout(Duration::from_millis(200), waiting)
-                .await
-                .is_ok()
-            {
-                return;
+    within(
+        WAIT,
+        "a broadcast to reach a's client after the move",
+        async {
+            let mut n = 0;
+            loop {
+                b.io.emit("after", json!(n));
+                n += 1;
+                let waiting = peer.client_event("a1", "after");
+                if tokio::time::timeout(Duration::from_millis(200), waiting)
+                    .await
+                    .is_ok()
+                {
+                    return;
+                }
             }
-        }
-    })
+        },
+    )
     .await;
 }

@@ -13,8 +13,9 @@ use bytes::Bytes;
 use iocluster_redis::fred::interfaces::{ClientLike, PubsubInterface};
 use iocluster_redis::{ShardedRedisAdapterConfig, SubscriptionMode};
 use iocluster_socketio::Payload;
+use iocluster_testkit::{NodePeer, RedisCluster, RedisServer, WAIT, within};
 use serde_json::{Value, json};
-use support::{Factory, NodePeer, RedisCluster, RedisServer, RustServer, within};
+use support::{Factory, RustServer};
 
 /// The cluster, our servers `a` and `b`, the Node peer; clients `n1`, `n2`
 /// on the Node server, `a1`, `a2` on `a`, `b1`, `b2` on `b`; `n1`, `a1`,
@@ -67,7 +68,7 @@ async fn fleet(mode: SubscriptionMode) -> Fleet {
 impl Fleet {
     /// Waits until every server counts `n` servers.
     async fn wait_for_servers(&mut self, n: usize) {
-        within("every server to count the others", async {
+        within(WAIT, "every server to count the others", async {
             loop {
                 let a = self.a.io.of("/").server_count().await;
                 let b = self.b.io.of("/").server_count().await;
@@ -83,7 +84,7 @@ impl Fleet {
 
     /// Waits until Redis counts `n` subscribers of the shard channel.
     async fn wait_for_subscribers(&mut self, channel: &str, n: u64) {
-        within(&format!("{n} subscribers of {channel}"), async {
+        within(WAIT, &format!("{n} subscribers of {channel}"), async {
             loop {
                 let count = self
                     .peer
@@ -373,7 +374,7 @@ async fn garbage_on_the_sharded_channels_is_counted_and_dropped() {
     let client = iocluster_redis::connect_client(&redis.url())
         .await
         .expect("connect");
-    within("a to listen on the room's channel", async {
+    within(WAIT, "a to listen on the room's channel", async {
         loop {
             let reply: Vec<iocluster_redis::fred::types::Value> = client
                 .pubsub_shardnumsub("robust#/#room#")
@@ -408,7 +409,7 @@ async fn garbage_on_the_sharded_channels_is_counted_and_dropped() {
                 .expect("SPUBLISH");
         }
     }
-    within("every garbage message to be counted", async {
+    within(WAIT, "every garbage message to be counted", async {
         while factory.malformed_messages() < 2 * garbage.len() as u64 {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -467,7 +468,7 @@ async fn our_messages_are_byte_identical_to_nodes() {
     let io = &rust.io;
     let ns = io.of("/");
     let mut next = async || {
-        let message = within("a message on socket.io#/#", messages.recv())
+        let message = within(WAIT, "a message on socket.io#/#", messages.recv())
             .await
             .expect("a message");
         match message.value {

@@ -12,9 +12,9 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use iocluster_redis::{RedisAdapterConfig, ShardedRedisAdapterConfig};
+use iocluster_testkit::{TestProcess, WAIT, free_port};
 use serde_json::json;
-use support::{RustServer, free_port, within};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use support::RustServer;
 use tokio::process::Command;
 
 /// Runs `openssl` with `args` in `dir`.
@@ -103,7 +103,8 @@ fn rediss_urls_with_credentials_connect_both_adapters() {
 async fn run(dir: &Path) {
     let port = free_port();
     let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
-    let mut redis = Command::new("redis-server")
+    let mut command = Command::new("redis-server");
+    command
         .args(["--port", "0", "--bind", "127.0.0.1"])
         .args(["--tls-port", &port.to_string()])
         .args(["--tls-cert-file", &path("server.crt")])
@@ -114,24 +115,15 @@ async fn run(dir: &Path) {
         // The default user needs another password: connecting at all
         // proves the URL's user and password were used.
         .args(["--requirepass", "not-the-one"])
-        .args(["--user", "alice", "on", ">wonderland", "~*", "&*", "+@all"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("redis-server must be installed");
-    let stdout = redis.stdout.take().expect("piped stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    within("redis-server (TLS) to accept connections", async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if line.contains("Ready to accept connections") {
-                return;
-            }
-        }
-        panic!("redis-server exited before it was ready (built without TLS?)");
-    })
-    .await;
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        .args(["--user", "alice", "on", ">wonderland", "~*", "&*", "+@all"]);
+    let mut redis = TestProcess::spawn("redis-server (TLS)", command);
+    redis
+        .wait_for_line(
+            WAIT,
+            "redis-server (TLS) to accept connections (built without TLS?)",
+            |line| line.contains("Ready to accept connections"),
+        )
+        .await;
 
     let url = format!("rediss://alice:wonderland@127.0.0.1:{port}");
     let a = RustServer::start_with(&url, RedisAdapterConfig::default()).await;
@@ -164,5 +156,5 @@ async fn run(dir: &Path) {
     // A wrong password is refused.
     let wrong = format!("rediss://alice:nope@127.0.0.1:{port}");
     assert!(iocluster_redis::connect_client(&wrong).await.is_err());
-    let _ = redis.start_kill();
+    redis.kill().await;
 }

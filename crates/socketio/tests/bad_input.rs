@@ -98,7 +98,7 @@ async fn bystanders(server: &TestServer) -> (WsClient, PollingClient) {
 /// packet and a close frame, `parse error` on the server, session gone.
 async fn assert_closed_for_parse_error(server: &TestServer, bad: &mut WsClient, what: &str) {
     let end = bad.until_closed().await;
-    assert_eq!(end.frames, vec!["1".to_owned()], "{what}: close packet");
+    assert_eq!(end.packets, vec!["1".to_owned()], "{what}: close packet");
     assert!(end.close_frame, "{what}: a close frame ends the WebSocket");
     assert_eq!(
         server.disconnections.reason_of_session(&bad.sid).await,
@@ -122,7 +122,7 @@ async fn malformed_packet_over_websocket_closes_only_that_client() {
         polling_bystander.assert_echo(what).await;
     }
     assert!(server.has_session(&ws_bystander.sid));
-    assert!(server.has_session(&polling_bystander.sid));
+    assert!(server.has_session(&polling_bystander.session.sid));
 }
 
 #[tokio::test]
@@ -135,12 +135,15 @@ async fn malformed_packet_over_polling_closes_only_that_client() {
         bad.send(&packet).await;
 
         assert_eq!(
-            server.disconnections.reason_of_session(&bad.sid).await,
+            server
+                .disconnections
+                .reason_of_session(&bad.session.sid)
+                .await,
             DisconnectReason::ParseError,
             "{what}"
         );
         bad.assert_closed_by_server().await;
-        server.wait_until_gone(&bad.sid).await;
+        server.wait_until_gone(&bad.session.sid).await;
         ws_bystander.assert_alive(what).await;
         polling_bystander.assert_echo(what).await;
     }
@@ -155,7 +158,7 @@ async fn malformed_packet_before_any_namespace_closes_the_session() {
     bad.send_text("4garbage").await;
 
     let end = bad.until_closed().await;
-    assert_eq!(end.frames, vec!["1".to_owned()]);
+    assert_eq!(end.packets, vec!["1".to_owned()]);
     server.wait_until_gone(&bad.sid).await;
     assert!(server.disconnections.of_session(&bad.sid).is_empty());
     bystander.assert_alive("after").await;
@@ -179,7 +182,10 @@ async fn text_packet_while_attachments_are_awaited_closes_the_client() {
     bad.send(&format!("{header}\u{1e}42[\"echo\",\"too early\"]"))
         .await;
     assert_eq!(
-        server.disconnections.reason_of_session(&bad.sid).await,
+        server
+            .disconnections
+            .reason_of_session(&bad.session.sid)
+            .await,
         DisconnectReason::ParseError
     );
     bad.assert_closed_by_server().await;
@@ -201,7 +207,10 @@ async fn attachment_without_a_binary_header_closes_the_client() {
     let bad = server.polling_in_main().await;
     bad.send("bAQID").await;
     assert_eq!(
-        server.disconnections.reason_of_session(&bad.sid).await,
+        server
+            .disconnections
+            .reason_of_session(&bad.session.sid)
+            .await,
         DisconnectReason::ParseError
     );
     bad.assert_closed_by_server().await;
@@ -262,7 +271,7 @@ async fn ack_for_an_unknown_id_is_ignored_and_the_connection_stays() {
         server.disconnections.all().is_empty(),
         "nobody disconnected"
     );
-    assert!(server.has_session(&ws.sid) && server.has_session(&polling.sid));
+    assert!(server.has_session(&ws.sid) && server.has_session(&polling.session.sid));
     bystander.assert_alive("bystander").await;
 }
 
@@ -309,7 +318,9 @@ async fn unknown_namespace_gets_connect_error_and_the_connection_stays() {
     ws.join("/").await;
     ws.assert_alive("websocket").await;
 
-    let mut polling = PollingClient::open(server.addr).await;
+    let mut polling = PollingClient::open(server.addr)
+        .await
+        .expect("a polling session opens");
     polling.send("40/nope,").await;
     assert_eq!(
         polling.poll().await,

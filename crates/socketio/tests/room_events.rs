@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use iocluster_socketio::adapter::{Adapter, AdapterFactory, InMemoryAdapter, LocalNamespace};
 use iocluster_socketio::{RoomEvent, Server, ServerConfig};
-use support::{WsClient, eventually};
+use support::{WAIT, WsClient, eventually};
 use tokio::net::TcpListener;
 
 /// An event as the adapter saw it: namespace, event, and the namespace's
@@ -63,7 +63,9 @@ async fn adapters_see_their_own_namespaces_rooms_created_and_deleted() {
     let addr = listener.local_addr().expect("local address");
     tokio::spawn(iocluster_socketio::engineio::serve(listener, io.router()));
 
-    let mut client = WsClient::open(addr).await;
+    let mut client = WsClient::open(addr)
+        .await
+        .expect("a WebSocket session opens");
     let sid = client.join("/").await;
     let dyn_sid = client.join("/dyn-1").await;
     let other_sid = client.join("/dyn-2").await;
@@ -72,7 +74,10 @@ async fn adapters_see_their_own_namespaces_rooms_created_and_deleted() {
         room,
         sid: sid.to_owned(),
     };
-    eventually("the joins to be seen", || recording.of("/").len() == 4).await;
+    eventually(WAIT, "the joins to be seen", || {
+        recording.of("/").len() == 4
+    })
+    .await;
     // The socket's own room, then chat: each created, then joined; the
     // socket is known when its own room is created.
     assert_eq!(
@@ -84,7 +89,7 @@ async fn adapters_see_their_own_namespaces_rooms_created_and_deleted() {
             (join(chat(), &sid), true, false),
         ]
     );
-    eventually("the dynamic children's joins", || {
+    eventually(WAIT, "the dynamic children's joins", || {
         recording.of("/dyn-1").len() == 4 && recording.of("/dyn-2").len() == 4
     })
     .await;
@@ -102,7 +107,10 @@ async fn adapters_see_their_own_namespaces_rooms_created_and_deleted() {
     }
 
     drop(client);
-    eventually("the deletions to be seen", || recording.of("/").len() == 8).await;
+    eventually(WAIT, "the deletions to be seen", || {
+        recording.of("/").len() == 8
+    })
+    .await;
     let after: Vec<(RoomEvent, bool, bool)> = recording.of("/")[4..].to_vec();
     assert!(
         after.contains(&(RoomEvent::Delete(chat()), false, false)),

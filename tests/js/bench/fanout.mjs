@@ -19,7 +19,8 @@ import { readFileSync } from "node:fs";
 
 import { io } from "socket.io-client";
 
-import { mapLimit, startCluster } from "../test/cluster-adapter-support.js";
+import { mapLimit } from "../test/cluster-adapter-support.js";
+import { startCluster } from "../test/processes.js";
 
 const env = (name, fallback) => Number(process.env[name] ?? fallback);
 const CLIENTS = Math.min(env("CLIENTS", 1000), 1000);
@@ -77,6 +78,8 @@ async function main() {
   const cluster = await startCluster({
     workers: WORKERS,
     balance: "round-robin",
+    args: ["--shutdown-timeout", "5s"],
+    worker: "cluster_test_worker",
     profile: "release",
   });
   const clients = [];

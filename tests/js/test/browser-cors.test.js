@@ -38,14 +38,8 @@ import { after, before, describe, test } from "node:test";
 
 import { chromium } from "playwright-core";
 
-import { startCluster } from "./cluster-support.js";
-import {
-  cargoTargetDir,
-  startHaproxy,
-  startRedis,
-  startStaticServer,
-} from "./lb-support.js";
-import { REPO_ROOT } from "./support.js";
+import { cargoTargetDir, startHaproxy, startStaticServer } from "./lb-support.js";
+import { REPO_ROOT, startCluster, startRedis } from "./processes.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const FIXTURES = path.join(REPO_ROOT, "tests/js/test/fixtures");

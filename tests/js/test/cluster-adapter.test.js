@@ -21,12 +21,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 
-import {
-  ClientPool,
-  mapLimit,
-  startCluster,
-  waitForMarkers,
-} from "./cluster-adapter-support.js";
+import { ClientPool, mapLimit, waitForMarkers } from "./cluster-adapter-support.js";
+import { startCluster } from "./processes.js";
 import { waitFor } from "./support.js";
 
 const WORKERS = 3;
@@ -41,7 +37,12 @@ const REQUEST_TIMEOUT_MS = 5_000;
 let cluster;
 
 before(async () => {
-  cluster = await startCluster({ workers: WORKERS, balance: "round-robin" });
+  cluster = await startCluster({
+    workers: WORKERS,
+    balance: "round-robin",
+    args: ["--shutdown-timeout", "5s"],
+    worker: "cluster_test_worker",
+  });
 });
 
 after(async () => {

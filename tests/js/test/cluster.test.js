@@ -8,7 +8,7 @@ import { after, before, describe, test } from "node:test";
 
 import { io } from "socket.io-client";
 
-import { startCluster } from "./cluster-support.js";
+import { startCluster } from "./processes.js";
 import { toBuffer, waitFor } from "./support.js";
 
 const WORKERS = 3;

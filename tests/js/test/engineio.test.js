@@ -6,7 +6,8 @@ import { after, before, describe, test } from "node:test";
 
 import { Socket } from "engine.io-client";
 
-import { startExample, toBuffer, waitFor, withTimeout } from "./support.js";
+import { startExample } from "./processes.js";
+import { toBuffer, waitFor, withTimeout } from "./support.js";
 
 const PATH = "/engine.io/";
 /** Messages of each kind (text, binary) sent by an exchange. */

@@ -1,17 +1,16 @@
-// Helpers for end-to-end tests with a load balancer and a browser: a
-// redis-server and an HAProxy of the test's own on free loopback ports
-// (stopped by PID), HAProxy's per-server request counters, and a static
-// HTTP server for test pages.
+// Helpers for end-to-end tests with a load balancer and a browser: an
+// HAProxy of the test's own on free loopback ports (started and stopped by
+// processes.js), HAProxy's per-server request counters, and a static HTTP
+// server for test pages.
 
-import { spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import http from "node:http";
 import path from "node:path";
 
-import { clusterBinary } from "./cluster-support.js";
-import { freePort, RunningBinary, withTimeout } from "./support.js";
+import { clusterBinary, freePort, listenOnLoopback, startProcess } from "./processes.js";
+import { withTimeout } from "./support.js";
 
-/** How long redis-server and HAProxy may take to be ready. */
+/** How long the static server may take to close. */
 const START_TIMEOUT_MS = 10_000;
 /** How often HAProxy's stats are re-read while waiting for its servers. */
 const STATS_POLL_MS = 20;
@@ -24,70 +23,6 @@ const STATS_TIMEOUT_MS = 2_000;
  */
 export function cargoTargetDir() {
   return path.dirname(path.dirname(clusterBinary()));
-}
-
-/**
- * Spawns `command` and resolves with a RunningBinary once `ready` has
- * resolved (it gets the child and its output so far); stops it and rejects
- * if it exits first or `ready` takes longer than START_TIMEOUT_MS.
- */
-async function startProcess(name, port, command, args, env, ready) {
-  const child = spawn(command, args, {
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const running = new RunningBinary(name, child, port);
-  const failed = new Promise((_, reject) => {
-    child.once("error", reject);
-    running.exited.then(({ code, signal }) =>
-      reject(
-        new Error(
-          `${name} exited (code ${code}, signal ${signal}) before it was ready:\n` +
-            running.output,
-        ),
-      ),
-    );
-  });
-  try {
-    await withTimeout(
-      Promise.race([ready(running), failed]),
-      START_TIMEOUT_MS,
-      `${name} to be ready`,
-    );
-  } catch (error) {
-    await running.stop();
-    throw error;
-  }
-  failed.catch(() => {}); // it exits when the test stops it
-  return running;
-}
-
-/**
- * Starts `redis-server` on a free loopback port, saving nothing; resolves
- * once it accepts connections. `url` is `redis://127.0.0.1:<port>`.
- */
-export async function startRedis() {
-  const port = await freePort();
-  const redis = await startProcess(
-    "redis-server",
-    port,
-    "redis-server",
-    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-    {},
-    (running) =>
-      new Promise((resolve) => {
-        const onData = () => {
-          if (running.output.includes("Ready to accept connections")) {
-            running.child.stdout.off("data", onData);
-            resolve();
-          }
-        };
-        running.child.stdout.on("data", onData);
-        onData();
-      }),
-  );
-  redis.redisUrl = `redis://127.0.0.1:${port}`;
-  return redis;
 }
 
 /** HAProxy with its `stats()` reader; `url` is where clients connect. */
@@ -148,13 +83,10 @@ export class RunningHaproxy {
 export async function startHaproxy(config, env) {
   const port = await freePort();
   const statsPort = await freePort();
-  const running = await startProcess(
-    "haproxy",
+  const running = await startProcess("haproxy", "haproxy", ["-db", "-f", config], {
+    env: { ...env, IOC_LB_PORT: String(port), IOC_STATS_PORT: String(statsPort) },
     port,
-    "haproxy",
-    ["-db", "-f", config],
-    { ...env, IOC_LB_PORT: String(port), IOC_STATS_PORT: String(statsPort) },
-    async (started) => {
+    ready: async (started) => {
       const haproxy = new RunningHaproxy(started, statsPort);
       // No event says "all servers are up": re-read the stats.
       for (;;) {
@@ -166,7 +98,7 @@ export async function startHaproxy(config, env) {
         await new Promise((r) => setTimeout(r, STATS_POLL_MS));
       }
     },
-  );
+  });
   return new RunningHaproxy(running, statsPort);
 }
 
@@ -209,15 +141,7 @@ export async function startStaticServer(files) {
       res.writeHead(500).end(String(error));
     }
   });
-  await withTimeout(
-    new Promise((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(0, "127.0.0.1", resolve);
-    }),
-    START_TIMEOUT_MS,
-    "the static server to listen",
-  );
-  const { port } = server.address();
+  const port = await listenOnLoopback(server, "the static server to listen");
   return {
     origin: `http://127.0.0.1:${port}`,
     close: () =>

@@ -16,7 +16,8 @@ import { after, afterEach, before, describe, test } from "node:test";
 
 import { io, Manager } from "socket.io-client";
 
-import { startExample, toBuffer, waitFor, withTimeout } from "./support.js";
+import { startExample } from "./processes.js";
+import { toBuffer, waitFor, withTimeout } from "./support.js";
 
 /** Connecting, an event, an ack: all quick on localhost. */
 const EVENT_TIMEOUT_MS = 5_000;

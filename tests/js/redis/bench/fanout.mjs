@@ -19,14 +19,13 @@
 // latency of each delivery. Reported: p50/p99/max latency over all clients
 // and over server B's (every delivery there crossed Redis), deliveries per
 // second (from the first emit to the last delivery) and deliveries lost.
-import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { createRequire } from "node:module";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { dirname, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
+
+import { startProcess, startRedis, stdoutMatches } from "../../test/processes.js";
 
 const require = createRequire(import.meta.url);
 const { io } = require("socket.io-client");
@@ -53,30 +52,6 @@ function bounded(promise, what, ms = STEP_MS) {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** Spawns `cmd args`; resolves with the child once a stdout line matches. */
-function start(cmd, args, match, what) {
-  const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "ignore"] });
-  const found = new Promise((resolve, reject) => {
-    child.once("exit", (code) => reject(new Error(`${what} exited (${code})`)));
-    createInterface({ input: child.stdout }).on("line", (line) => {
-      const m = match(line);
-      if (m !== null && m !== undefined) resolve(m);
-    });
-  });
-  return bounded(found, what).then((value) => ({ child, value }));
-}
-
 /** CPU seconds (user + system) process `pid` has used, from /proc. */
 function cpuSeconds(pid) {
   try {
@@ -97,24 +72,10 @@ function tree(pid) {
   return [pid, ...kids.flatMap((kid) => tree(Number(kid)))];
 }
 
+/** The processes of the current run, stopped (by PID) at its end. */
 const children = [];
-function stopAll() {
-  for (const child of children.splice(0)) {
-    if (child.exitCode === null) process.kill(child.pid, "SIGKILL");
-  }
-}
-process.on("exit", stopAll);
-
-async function startRedis() {
-  const port = await freePort();
-  const { child } = await start(
-    "redis-server",
-    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-    (line) => (line.includes("Ready to accept connections") ? true : null),
-    "redis-server",
-  );
-  children.push(child);
-  return { port, pid: child.pid };
+async function stopAll() {
+  await Promise.allSettled(children.splice(0).map((child) => child.stop()));
 }
 
 async function startServers(setup, redisPort) {
@@ -122,23 +83,36 @@ async function startServers(setup, redisPort) {
   for (let i = 0; i < 2; i++) {
     let started;
     if (setup === "iocluster") {
-      started = await start(
+      started = await startProcess(
+        "iocluster",
         BIN,
         ["--port", "0", "--admin", "off", "--workers", String(WORKERS),
           "--redis", `redis://127.0.0.1:${redisPort}`],
-        (line) => line.match(/iocluster listening on (http:\/\/[0-9.:]+)/)?.[1] ?? null,
-        "iocluster",
+        {
+          ready: async (running) => {
+            const [listening] = await stdoutMatches(running, [/iocluster listening on (http:\/\/[0-9.:]+)/]);
+            running.url = listening[1];
+          },
+          timeoutMs: STEP_MS,
+        },
       );
     } else {
-      started = await start(
+      started = await startProcess(
+        "node server",
         "node",
         [resolve(here, "node-server.mjs"), String(redisPort)],
-        (line) => (line.startsWith("{") ? `http://127.0.0.1:${JSON.parse(line).port}` : null),
-        "node server",
+        {
+          stdin: "pipe",
+          ready: async (running) => {
+            const [line] = await stdoutMatches(running, [/^\{.*\}$/m]);
+            running.url = `http://127.0.0.1:${JSON.parse(line[0]).port}`;
+          },
+          timeoutMs: STEP_MS,
+        },
       );
     }
-    children.push(started.child);
-    urls.push(started.value);
+    children.push(started);
+    urls.push(started.url);
   }
   // Every serving process subscribed: the request channel's subscribers.
   const redis = new Redis({ host: "127.0.0.1", port: redisPort });
@@ -176,6 +150,7 @@ function summary(latencies) {
 
 async function run(setup) {
   const redisServer = await startRedis();
+  children.push(redisServer);
   const redisPort = redisServer.port;
   const urls = await startServers(setup, redisPort);
   // The serving processes: the two servers (and an iocluster node's workers).
@@ -239,8 +214,7 @@ async function run(setup) {
   console.log(`  latency, server A (sender's):   ${summary(latencies.a)}`);
   for (const socket of [...clients, sender]) socket.close();
   await sleep(200);
-  stopAll();
-  await sleep(300);
+  await stopAll();
   return expected - got;
 }
 
@@ -253,6 +227,6 @@ try {
     if (setup === "iocluster" && lost > 0) status = 1;
   }
 } finally {
-  stopAll();
+  await stopAll();
 }
 process.exit(status);
