@@ -36,6 +36,25 @@ async fn kill_and_wait_for_successor(master: &Master) -> Status {
         .await
 }
 
+/// Runs `iocluster --port 0 --workers 1 ARGS`, which must exit at once
+/// with a failure; its output.
+async fn failed_start(args: &[&str]) -> std::process::Output {
+    let output = tokio::time::timeout(
+        WAIT,
+        tokio::process::Command::new(iocluster_bin())
+            .args(["--port", "0", "--workers", "1"])
+            .args(args)
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the master exits at once")
+    .unwrap();
+    assert!(!output.status.success(), "the master ran with {args:?}");
+    output
+}
+
 #[tokio::test]
 async fn a_worker_that_stays_up_resets_its_restart_backoff() {
     let _turn = one_cluster_at_a_time().await;
@@ -66,17 +85,7 @@ async fn a_worker_that_stays_up_resets_its_restart_backoff() {
 async fn an_admin_address_in_use_stops_the_master_at_startup() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let admin = taken.local_addr().unwrap().to_string();
-    let output = tokio::time::timeout(
-        WAIT,
-        tokio::process::Command::new(iocluster_bin())
-            .args(["--port", "0", "--workers", "1", "--admin", &admin])
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("the master exits at once")
-    .unwrap();
+    let output = failed_start(&["--admin", &admin]).await;
     assert!(
         !output.status.success(),
         "the master ran without its admin endpoint"
@@ -109,17 +118,7 @@ async fn status_shows_every_restart_counter_as_json_numbers() {
 
 #[tokio::test]
 async fn an_admin_address_off_loopback_needs_admin_public() {
-    let output = tokio::time::timeout(
-        WAIT,
-        tokio::process::Command::new(iocluster_bin())
-            .args(["--port", "0", "--workers", "1", "--admin", "0.0.0.0:0"])
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("the master exits at once")
-    .unwrap();
+    let output = failed_start(&["--admin", "0.0.0.0:0"]).await;
     assert!(
         !output.status.success(),
         "the master ran with a public admin endpoint"

@@ -188,8 +188,7 @@ impl Adapter for ClusterAdapter {
             return Box::pin(async move { Ok(sockets) });
         }
         let mut pending = self.relay.register();
-        let mut awaiting: HashSet<u32> = self.relay.peers().into_iter().collect();
-        let expected = awaiting.len();
+        let awaiting: HashSet<u32> = self.relay.peers().into_iter().collect();
         let timeout = opts
             .flags
             .timeout
@@ -204,33 +203,17 @@ impl Adapter for ClusterAdapter {
             &[],
         );
         Box::pin(async move {
-            let deadline = tokio::time::Instant::now() + timeout;
-            while !awaiting.is_empty() {
-                match tokio::time::timeout_at(deadline, pending.events.recv()).await {
-                    Ok(Some(Event::Answer {
-                        source,
-                        header:
-                            Header::FetchSocketsResponse {
-                                sockets: theirs, ..
-                            },
-                        ..
-                    })) => {
-                        if awaiting.remove(&source) {
-                            sockets.extend(theirs);
-                        }
+            pending
+                .collect(awaiting, timeout, |header, _| match header {
+                    Header::FetchSocketsResponse {
+                        sockets: theirs, ..
+                    } => {
+                        sockets.extend(theirs);
+                        true
                     }
-                    Ok(Some(Event::Gone(source))) => {
-                        awaiting.remove(&source);
-                    }
-                    Ok(Some(_)) => {}
-                    Ok(None) | Err(_) => {
-                        return Err(AdapterError::Timeout {
-                            received: expected - awaiting.len(),
-                            expected,
-                        });
-                    }
-                }
-            }
+                    _ => false,
+                })
+                .await?;
             Ok(sockets)
         })
     }
@@ -294,8 +277,7 @@ impl Adapter for ClusterAdapter {
             return Box::pin(async { Ok(Vec::new()) });
         };
         let mut pending = self.relay.register();
-        let mut awaiting: HashSet<u32> = self.relay.peers().into_iter().collect();
-        let expected = awaiting.len();
+        let awaiting: HashSet<u32> = self.relay.peers().into_iter().collect();
         self.publish(
             &Header::ServerSideEmit {
                 nsp: self.nsp.clone(),
@@ -305,39 +287,19 @@ impl Adapter for ClusterAdapter {
             &event.attachments,
         );
         Box::pin(async move {
-            let deadline = tokio::time::Instant::now() + timeout;
             let mut replies = Vec::new();
-            while !awaiting.is_empty() {
-                match tokio::time::timeout_at(deadline, pending.events.recv()).await {
-                    Ok(Some(Event::Answer {
-                        source,
-                        header: Header::ServerSideEmitResponse { args, .. },
-                        parts,
-                    })) => {
-                        if awaiting.remove(&source) {
-                            replies.push(Payload {
-                                args,
-                                attachments: parts,
-                            });
-                        }
-                    }
-                    Ok(Some(Event::Gone(source)))
-                    | Ok(Some(Event::Answer {
-                        source,
-                        header: Header::Absent { .. },
-                        ..
-                    })) => {
-                        awaiting.remove(&source);
-                    }
-                    Ok(Some(_)) => {}
-                    Ok(None) | Err(_) => {
-                        return Err(AdapterError::Timeout {
-                            received: expected - awaiting.len(),
-                            expected,
+            pending
+                .collect(awaiting, timeout, |header, parts| match header {
+                    Header::ServerSideEmitResponse { args, .. } => {
+                        replies.push(Payload {
+                            args,
+                            attachments: parts,
                         });
+                        true
                     }
-                }
-            }
+                    _ => false,
+                })
+                .await?;
             Ok(replies)
         })
     }

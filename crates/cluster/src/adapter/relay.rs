@@ -2,14 +2,14 @@
 //! envelopes through the master, answers other workers' requests, and hands
 //! answers to the requests waiting for them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
 use iocluster_socketio::Payload;
-use iocluster_socketio::adapter::LocalNamespace;
+use iocluster_socketio::adapter::{AdapterError, LocalNamespace};
 use iocluster_socketio::parser::{Encoded, Packet, PacketType};
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -46,6 +46,53 @@ pub(crate) struct Pending {
 impl Drop for Pending {
     fn drop(&mut self) {
         self.relay.lock_pending().remove(&self.request);
+    }
+}
+
+impl Pending {
+    /// Waits for one answer from each worker of `awaiting` (the workers
+    /// alive when the request went out), within `timeout`: `take` is given
+    /// each answer and says whether it is the one awaited; a worker that
+    /// has no such namespace (`Absent`) or dies stops being awaited. The
+    /// one wait of fetches and server-side emits; `Timeout` counts the
+    /// workers that did not answer.
+    pub(crate) async fn collect(
+        &mut self,
+        mut awaiting: HashSet<u32>,
+        timeout: Duration,
+        mut take: impl FnMut(Header, Vec<Bytes>) -> bool,
+    ) -> Result<(), AdapterError> {
+        let expected = awaiting.len();
+        let deadline = tokio::time::Instant::now() + timeout;
+        while !awaiting.is_empty() {
+            match tokio::time::timeout_at(deadline, self.events.recv()).await {
+                Ok(Some(Event::Gone(source)))
+                | Ok(Some(Event::Answer {
+                    source,
+                    header: Header::Absent { .. },
+                    ..
+                })) => {
+                    awaiting.remove(&source);
+                }
+                Ok(Some(Event::Answer {
+                    source,
+                    header,
+                    parts,
+                })) => {
+                    if awaiting.contains(&source) && take(header, parts) {
+                        awaiting.remove(&source);
+                    }
+                }
+                Ok(Some(Event::Restored { .. })) => {}
+                Ok(None) | Err(_) => {
+                    return Err(AdapterError::Timeout {
+                        received: expected - awaiting.len(),
+                        expected,
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 }
 

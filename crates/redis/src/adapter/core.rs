@@ -11,8 +11,8 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use super::RedisAdapterConfig;
-use super::link::Publisher;
 use super::pending::{Pending, request_timeout};
+use super::publisher::Publisher;
 use crate::channels::Channels;
 use crate::uid::uid;
 use crate::wire::{self, PlainResponse, RequestType, TypedResponse};

@@ -154,7 +154,11 @@ pub trait Adapter: Send + Sync + 'static {
     fn server_count(&self) -> BoxFuture<'static, usize>;
 
     /// Keeps a disconnected socket's state for connection state recovery.
-    fn persist_session(&self, session: PersistedSession);
+    /// By default nothing is kept: an adapter without recovery (the Redis
+    /// adapters, as Node's) restores nothing.
+    fn persist_session(&self, session: PersistedSession) {
+        let _ = session;
+    }
 
     /// A connected socket's recoverable state changed (it connected, joined
     /// or left a room, or its data changed). Called only with recovery on.
@@ -170,12 +174,16 @@ pub trait Adapter: Send + Sync + 'static {
         let _ = pid;
     }
 
-    /// Finds a persisted session and the packets it missed after `offset`.
+    /// Finds a persisted session and the packets it missed after `offset`;
+    /// by default none.
     fn restore_session(
         &self,
         pid: String,
         offset: String,
-    ) -> BoxFuture<'static, Option<RestoredSession>>;
+    ) -> BoxFuture<'static, Option<RestoredSession>> {
+        let _ = (pid, offset);
+        Box::pin(async { None })
+    }
 
     /// Called when the namespace is closed (server shutdown).
     fn close(&self) {}

@@ -13,8 +13,9 @@ use tokio::sync::watch;
 
 use super::config::{ShardedRedisAdapterConfig, SubscriptionMode};
 use super::wire::{self, Incoming, Item, MessageType};
-use crate::adapter::link::{Listener, Publisher};
+use crate::adapter::link::Listener;
 use crate::adapter::pending::{Pending, request_timeout};
+use crate::adapter::publisher::Publisher;
 use crate::adapter::remote;
 
 /// Whether a room name looks like a socket id to Node (`length === 20`,

@@ -23,8 +23,7 @@ use std::time::Duration;
 use fred::interfaces::PubsubInterface;
 use iocluster_socketio::Payload;
 use iocluster_socketio::adapter::{
-    AckReplies, Adapter, AdapterError, BoxFuture, BroadcastOptions, PersistedSession,
-    RestoredSession, SocketInfo,
+    AckReplies, Adapter, AdapterError, BoxFuture, BroadcastOptions, SocketInfo,
 };
 use iocluster_socketio::parser::Packet;
 use serde_json::Value;
@@ -277,16 +276,6 @@ impl Adapter for ShardedRedisAdapter {
     fn server_count(&self) -> BoxFuture<'static, usize> {
         let core = Arc::clone(&self.core);
         Box::pin(async move { other_servers(&core).await + 1 })
-    }
-
-    fn persist_session(&self, _session: PersistedSession) {}
-
-    fn restore_session(
-        &self,
-        _pid: String,
-        _offset: String,
-    ) -> BoxFuture<'static, Option<RestoredSession>> {
-        Box::pin(async { None })
     }
 
     fn close(&self) {
