@@ -168,13 +168,22 @@ pub(crate) async fn post(session: Arc<Session>, body: Body) -> Response {
             return RequestError::new(ErrorCode::BadRequest).into_response();
         }
     };
-    // A client closing over polling has a poll pending, which gets a noop.
-    // When the close overtakes that poll (they travel on two connections),
-    // give the poll a moment to arrive so it is answered, not refused.
-    if packets.contains(&Packet::Close) && !session.lock().poll_pending {
-        session.await_poll(CLOSE_POLL_GRACE).await;
-    }
     for packet in packets {
+        if packet == Packet::Close && !session.lock().poll_pending {
+            // A client closing over polling has a poll pending, which gets
+            // a noop. When the close overtakes that poll (they travel on
+            // two connections), the poll gets a moment to arrive so it is
+            // answered, not refused; the POST is answered at once, as
+            // Node's is, and what came before the close in its body was
+            // handled already, in order.
+            let session = Arc::clone(&session);
+            tokio::spawn(async move {
+                session.await_poll(CLOSE_POLL_GRACE).await;
+                session.on_packet(Packet::Close);
+            });
+            // (Anything after a close packet is moot, as in Node.)
+            break;
+        }
         session.on_packet(packet);
     }
     (
