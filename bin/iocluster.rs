@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use iocluster::Fleet;
-use iocluster::cluster::{Balance, ClusterConfig, EngineOptions, WorkerCommand};
+use iocluster::cluster::{
+    Balance, ClusterConfig, EngineOptions, RecoveryOptions, SocketIoOptions, WorkerCommand,
+};
 use iocluster_duration::CliDuration;
 
 /// Socket.IO on every core: a master that hands each connection to the
@@ -178,6 +180,28 @@ struct ServeArgs {
     /// WebSockets; this stops cross-site WebSocket hijacking).
     #[arg(long, env = "IOCLUSTER_WEBSOCKET_ANY_ORIGIN")]
     websocket_any_origin: bool,
+    /// Connection state recovery (Node's `connectionStateRecovery`): a
+    /// client that reconnects within this long (default 2m) gets back its
+    /// id, rooms and data, and the broadcasts it missed, on any worker
+    /// (the state lives in the master, so a worker's crash loses nothing).
+    /// Off by default, as in Node.
+    #[arg(
+        long,
+        env = "IOCLUSTER_RECOVERY",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "2m",
+        value_name = "DURATION"
+    )]
+    recovery: Option<CliDuration>,
+    /// With --recovery: a recovered client goes through the namespace's
+    /// middlewares again (Node's `skipMiddlewares: false`).
+    #[arg(
+        long,
+        env = "IOCLUSTER_RECOVERY_RUN_MIDDLEWARES",
+        requires = "recovery"
+    )]
+    recovery_run_middlewares: bool,
     /// Your worker program and its arguments, after `--`; default: the
     /// built-in app.
     #[arg(last = true)]
@@ -227,6 +251,12 @@ impl ServeArgs {
             admin,
             admin_public: self.admin_public,
             engine,
+            socketio: SocketIoOptions {
+                recovery: self.recovery.map(|duration| RecoveryOptions {
+                    max_disconnection_ms: millis(duration),
+                    skip_middlewares: !self.recovery_run_middlewares,
+                }),
+            },
             ..defaults()
         };
         if let Some(workers) = self.workers {

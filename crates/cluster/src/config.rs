@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use iocluster_engineio::{CookieConfig, Cors, CorsOrigin, EngineConfig, Transports};
+use iocluster_socketio::RecoveryConfig;
 use serde::{Deserialize, Serialize};
 
 /// How the master picks a worker for a request that names no session.
@@ -143,6 +144,46 @@ impl EngineOptions {
     }
 }
 
+/// The Socket.IO options every worker applies, set once on the master's
+/// command line and passed to workers in their environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SocketIoOptions {
+    /// Connection state recovery (Node's `connectionStateRecovery`); none
+    /// (the default, as in Node): off.
+    pub recovery: Option<RecoveryOptions>,
+}
+
+/// Connection state recovery, as the command line sets it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveryOptions {
+    /// `maxDisconnectionDuration` in ms (default 2 minutes).
+    pub max_disconnection_ms: u64,
+    /// `skipMiddlewares` (default true, as in Node).
+    pub skip_middlewares: bool,
+}
+
+impl Default for RecoveryOptions {
+    fn default() -> Self {
+        let node = RecoveryConfig::default();
+        RecoveryOptions {
+            max_disconnection_ms: u64::try_from(node.max_disconnection_duration.as_millis())
+                .unwrap_or(u64::MAX),
+            skip_middlewares: node.skip_middlewares,
+        }
+    }
+}
+
+impl RecoveryOptions {
+    /// The Socket.IO recovery configuration these options describe.
+    pub fn to_recovery_config(&self) -> RecoveryConfig {
+        RecoveryConfig {
+            max_disconnection_duration: Duration::from_millis(self.max_disconnection_ms),
+            skip_middlewares: self.skip_middlewares,
+            ..RecoveryConfig::default()
+        }
+    }
+}
+
 /// The master's options. Every default is here, and the `iocluster`
 /// command line shows and uses these same values.
 #[derive(Debug, Clone)]
@@ -180,6 +221,8 @@ pub struct ClusterConfig {
     pub admin_public: bool,
     /// Engine options for the workers.
     pub engine: EngineOptions,
+    /// Socket.IO options for the workers.
+    pub socketio: SocketIoOptions,
 }
 
 impl ClusterConfig {
@@ -220,6 +263,7 @@ impl Default for ClusterConfig {
             admin: Some(ClusterConfig::DEFAULT_ADMIN),
             admin_public: false,
             engine: EngineOptions::default(),
+            socketio: SocketIoOptions::default(),
         }
     }
 }

@@ -42,7 +42,7 @@ mod report;
 mod sid;
 mod worker;
 
-pub use config::{Balance, ClusterConfig, EngineOptions};
+pub use config::{Balance, ClusterConfig, EngineOptions, RecoveryOptions, SocketIoOptions};
 pub use master::WorkerCommand;
 pub use report::CounterSource;
 pub use sid::InstanceId;

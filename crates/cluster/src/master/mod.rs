@@ -41,12 +41,11 @@ use recovery::Recovery;
 use reports::Reports;
 use table::Table;
 
-/// How long the master keeps a disconnected socket's state and the
-/// broadcasts it may have missed (socket.io's default
-/// maxDisconnectionDuration; workers check their own, shorter or equal).
-const RECOVERY_MAX_AGE: Duration = Duration::from_secs(120);
 /// The most broadcasts the master keeps for recovery.
 const RECOVERY_MAX_PACKETS: usize = 10_000;
+/// The most bytes of broadcasts the master keeps for recovery; past it,
+/// the oldest go first (a client that missed one of them is not recovered).
+const RECOVERY_MAX_BYTES: usize = 64 * 1024 * 1024;
 
 /// The master's state, shared by its tasks.
 pub(crate) struct Master {
@@ -79,6 +78,15 @@ impl Master {
     }
 }
 
+/// How long the master keeps a disconnected socket's state and the
+/// broadcasts it may have missed: `--recovery`'s duration, else
+/// socket.io's default `maxDisconnectionDuration` (workers built with a
+/// recovery of their own check their own, shorter or equal).
+fn recovery_max_age(config: &ClusterConfig) -> Duration {
+    let recovery = config.socketio.recovery.clone().unwrap_or_default();
+    Duration::from_millis(recovery.max_disconnection_ms)
+}
+
 /// Runs a master until SIGTERM or SIGINT: binds, starts the workers, routes
 /// connections, restarts workers that exit, rolls them on SIGHUP.
 pub(crate) async fn run_master(
@@ -99,12 +107,17 @@ pub(crate) async fn run_master(
         getrandom::fill(&mut bytes).map_err(|e| ClusterError::Environment(e.to_string()))?;
         u32::from_le_bytes(bytes) & 0x7fff_ffff
     };
+    let recovery_max_age = recovery_max_age(&config);
     let master = Arc::new(Master {
         cors: config.engine.cors(),
         config,
         command,
         table: Mutex::new(Table::default()),
-        recovery: Mutex::new(Recovery::new(RECOVERY_MAX_AGE, RECOVERY_MAX_PACKETS)),
+        recovery: Mutex::new(Recovery::new(
+            recovery_max_age,
+            RECOVERY_MAX_PACKETS,
+            RECOVERY_MAX_BYTES,
+        )),
         reports: Reports::default(),
         balancer: Balancer::default(),
         next_instance: AtomicU32::new(first_instance),

@@ -34,6 +34,9 @@ struct Logged {
 pub(crate) struct Recovery {
     max_age: Duration,
     max_packets: usize,
+    max_bytes: usize,
+    /// Bytes of the envelopes in `packets`.
+    bytes: usize,
     sessions: HashMap<String, Record>,
     packets: VecDeque<Logged>,
 }
@@ -50,10 +53,12 @@ fn pid_and_rooms(session: &Value) -> Option<(String, Vec<String>)> {
 }
 
 impl Recovery {
-    pub(crate) fn new(max_age: Duration, max_packets: usize) -> Self {
+    pub(crate) fn new(max_age: Duration, max_packets: usize, max_bytes: usize) -> Self {
         Recovery {
             max_age,
             max_packets,
+            max_bytes,
+            bytes: 0,
             sessions: HashMap::new(),
             packets: VecDeque::new(),
         }
@@ -70,7 +75,7 @@ impl Recovery {
             .front()
             .is_some_and(|p| now.duration_since(p.at) > max_age)
         {
-            self.packets.pop_front();
+            self.pop_oldest();
         }
     }
 
@@ -138,6 +143,7 @@ impl Recovery {
         };
         let now = Instant::now();
         self.expire(now);
+        self.bytes += envelope.len();
         self.packets.push_back(Logged {
             nsp,
             offset,
@@ -145,8 +151,14 @@ impl Recovery {
             envelope,
             at: now,
         });
-        while self.packets.len() > self.max_packets {
-            self.packets.pop_front();
+        while self.packets.len() > self.max_packets || self.bytes > self.max_bytes {
+            self.pop_oldest();
+        }
+    }
+
+    fn pop_oldest(&mut self) {
+        if let Some(oldest) = self.packets.pop_front() {
+            self.bytes -= oldest.envelope.len();
         }
     }
 

@@ -54,6 +54,7 @@ pub(crate) fn spawn(
     let handoff_fd = handoff_child.as_raw_fd();
     let control_fd = control_child.as_raw_fd();
     let engine = serde_json::to_string(&config.engine).map_err(std::io::Error::other)?;
+    let socketio = serde_json::to_string(&config.socketio).map_err(std::io::Error::other)?;
     let mut cmd = tokio::process::Command::new(&command.program);
     cmd.args(&command.args)
         .envs(command.env.iter().map(|(name, value)| (name, value)))
@@ -63,6 +64,7 @@ pub(crate) fn spawn(
         .env(vars::MAX_HEAD, config.max_head.to_string())
         .env(vars::THREADS, config.threads_per_worker().to_string())
         .env(vars::ENGINE, engine)
+        .env(vars::SOCKETIO, socketio)
         .stdin(std::process::Stdio::null());
     // SAFETY: the closure runs between fork and exec and only makes
     // async-signal-safe system calls (fcntl, prctl).

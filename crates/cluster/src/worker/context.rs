@@ -9,7 +9,7 @@ use iocluster_socketio::adapter::AdapterFactory;
 use iocluster_socketio::{Server, ServerConfig};
 
 use super::link::MasterLink;
-use crate::config::EngineOptions;
+use crate::config::{EngineOptions, SocketIoOptions};
 use crate::report::{CounterSource, WorkerReport};
 use crate::sid::{ClusterSid, InstanceId};
 
@@ -18,6 +18,7 @@ use crate::sid::{ClusterSid, InstanceId};
 /// worker, counted by the master and closed cleanly at shutdown.
 pub struct WorkerContext {
     engine: EngineOptions,
+    socketio: SocketIoOptions,
     link: Arc<MasterLink>,
     adapter: Arc<dyn AdapterFactory>,
     counters: Vec<CounterSource>,
@@ -36,12 +37,14 @@ impl std::fmt::Debug for WorkerContext {
 impl WorkerContext {
     pub(crate) fn new(
         engine: EngineOptions,
+        socketio: SocketIoOptions,
         link: Arc<MasterLink>,
         adapter: Arc<dyn AdapterFactory>,
         counters: Vec<CounterSource>,
     ) -> WorkerContext {
         WorkerContext {
             engine,
+            socketio,
             link,
             adapter,
             counters,
@@ -71,9 +74,20 @@ impl WorkerContext {
             .session_observer(Arc::clone(&self.link) as _)
     }
 
-    /// A Socket.IO configuration with [`WorkerContext::engine_config`].
+    /// The Socket.IO options given on the master's command line.
+    pub fn socketio_options(&self) -> &SocketIoOptions {
+        &self.socketio
+    }
+
+    /// A Socket.IO configuration with [`WorkerContext::engine_config`] and
+    /// the master's Socket.IO options (connection state recovery with
+    /// `--recovery`).
     pub fn socketio_config(&self) -> ServerConfig {
-        ServerConfig::default().engine(self.engine_config())
+        let config = ServerConfig::default().engine(self.engine_config());
+        match &self.socketio.recovery {
+            Some(recovery) => config.recovery(recovery.to_recovery_config()),
+            None => config,
+        }
     }
 
     /// A Socket.IO server for this worker, closed cleanly at shutdown. Its

@@ -5,7 +5,7 @@
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 use crate::ClusterError;
-use crate::config::EngineOptions;
+use crate::config::{EngineOptions, SocketIoOptions};
 use crate::sid::InstanceId;
 
 /// The variables the master sets for each worker it starts.
@@ -16,6 +16,7 @@ pub(crate) mod vars {
     pub(crate) const MAX_HEAD: &str = "IOCLUSTER_MAX_HEAD";
     pub(crate) const THREADS: &str = "IOCLUSTER_WORKER_THREADS";
     pub(crate) const ENGINE: &str = "IOCLUSTER_ENGINE";
+    pub(crate) const SOCKETIO: &str = "IOCLUSTER_SOCKETIO";
 }
 
 /// What a worker process learns from its environment.
@@ -27,6 +28,7 @@ pub(crate) struct WorkerEnv {
     pub(crate) max_head: usize,
     threads: usize,
     pub(crate) engine: EngineOptions,
+    pub(crate) socketio: SocketIoOptions,
 }
 
 impl WorkerEnv {
@@ -73,6 +75,13 @@ impl WorkerEnv {
             .ok_or_else(|| {
                 ClusterError::Environment(format!("{} is missing or malformed", vars::ENGINE))
             })?;
+        // Absent from a master older than the worker: the defaults.
+        let socketio = match std::env::var(vars::SOCKETIO) {
+            Ok(json) => serde_json::from_str(&json).map_err(|_| {
+                ClusterError::Environment(format!("{} is malformed", vars::SOCKETIO))
+            })?,
+            Err(_) => SocketIoOptions::default(),
+        };
         let fd = |name: &str| -> Result<RawFd, ClusterError> {
             RawFd::try_from(number(name)?)
                 .map_err(|_| ClusterError::Environment(format!("{name} is not a descriptor")))
@@ -87,6 +96,7 @@ impl WorkerEnv {
             })?,
             threads: number(vars::THREADS).map_or(1, |n| usize::try_from(n).unwrap_or(1).max(1)),
             engine,
+            socketio,
         })
     }
 }

@@ -159,7 +159,13 @@ pub(crate) async fn run_worker(
     });
     let cors = env.engine.cors();
     let limits = ConnectionLimits::for_engine(&env.engine.to_engine_config());
-    let context = WorkerContext::new(env.engine, Arc::clone(&link), adapter, options.counters);
+    let context = WorkerContext::new(
+        env.engine,
+        env.socketio,
+        Arc::clone(&link),
+        adapter,
+        options.counters,
+    );
     let proxy = Proxy::new(Arc::clone(&link), cors);
     let router = app(&context).layer(axum::middleware::from_fn_with_state(
         proxy,

@@ -1,0 +1,83 @@
+//! `--recovery`: connection state recovery in the built-in app, across a
+//! worker's crash (the state lives in the master).
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)] // test code: a panic is a failed assertion
+
+mod support;
+
+use iocluster_testkit::{Master, Signal, WAIT, WsClient, one_cluster_at_a_time, send_signal};
+use support::iocluster_bin;
+
+/// Emits `broadcast(n)` with ack `n` and reads until the ack.
+async fn broadcast(sender: &mut WsClient, n: u64) {
+    sender
+        .send(&format!("42{n}[\"broadcast\",{n}]"))
+        .await
+        .unwrap();
+    while sender.next_packet().await.unwrap() != format!("43{n}[]") {}
+}
+
+/// The number `n` of a `broadcast(n)` event packet.
+fn tick(packet: &str) -> Option<u64> {
+    let event: serde_json::Value = serde_json::from_str(packet.strip_prefix("42")?).ok()?;
+    (event[0] == "broadcast").then(|| event[1].as_u64())?
+}
+
+#[tokio::test]
+async fn a_client_of_a_crashed_worker_recovers_every_broadcast_it_missed() {
+    let _turn = one_cluster_at_a_time().await;
+    let master = Master::start(
+        iocluster_bin(),
+        2,
+        &["--recovery", "--balance", "round-robin"],
+    )
+    .await;
+    let mut sender = WsClient::connect(master.addr).await.unwrap();
+    let mut victim = WsClient::connect(master.addr).await.unwrap();
+    assert_ne!(sender.worker, victim.worker, "round-robin over two workers");
+    let pid = victim
+        .recovery_pid
+        .clone()
+        .expect("recovery on: CONNECT carries a pid");
+    let id = victim.id.clone();
+
+    for n in 0..5 {
+        broadcast(&mut sender, n).await;
+    }
+    let mut seen = Vec::new();
+    while seen.len() < 5 {
+        if let Some(n) = tick(&victim.next_packet().await.unwrap()) {
+            seen.push(n);
+        }
+    }
+    let offset = victim.offset.clone().expect("broadcasts carry offsets");
+
+    // The victim's worker dies; broadcasts go on meanwhile.
+    send_signal(victim.worker, Signal::SIGKILL);
+    drop(victim);
+    for n in 5..10 {
+        broadcast(&mut sender, n).await;
+    }
+
+    // The client comes back, asking to recover: same socket, and the
+    // broadcasts it missed, in order, before anything else.
+    let mut back = WsClient::open(master.addr).await.unwrap();
+    let auth = serde_json::json!({ "pid": pid, "offset": offset });
+    back.connect_namespace(&format!("40{auth}")).await.unwrap();
+    assert_eq!(back.id, id, "the same socket");
+    assert_eq!(
+        back.recovery_pid.as_deref(),
+        Some(pid.as_str()),
+        "the same pid"
+    );
+    let mut missed = Vec::new();
+    while missed.len() < 5 {
+        let packet = iocluster_testkit::within(WAIT, "the missed broadcasts", back.next_packet())
+            .await
+            .unwrap();
+        if let Some(n) = tick(&packet) {
+            missed.push(n);
+        }
+    }
+    assert_eq!(missed, vec![5, 6, 7, 8, 9]);
+    drop(master);
+}
