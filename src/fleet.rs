@@ -22,7 +22,7 @@
 
 use std::sync::Arc;
 
-use iocluster_cluster::{AdapterConnect, Cluster, ClusterBuilder, CounterSource};
+use iocluster_cluster::{AdapterConnect, Cluster, ClusterBuilder, CounterSource, Metric};
 use iocluster_redis::{
     RedisAdapterFactory, RedisStats, ShardedRedisAdapterConfig, ShardedRedisAdapterFactory,
     SubscriptionMode,
@@ -72,9 +72,21 @@ impl Fleet {
             }
             let stats = RedisStats::now();
             vec![
-                ("redis_published".to_owned(), stats.published),
-                ("redis_dropped".to_owned(), stats.dropped),
-                ("redis_reconnects".to_owned(), stats.reconnects),
+                Metric::counter(
+                    "iocluster_redis_published",
+                    "Publications handed to Redis.",
+                    stats.published,
+                ),
+                Metric::counter(
+                    "iocluster_redis_dropped",
+                    "Publications dropped: the queue for Redis was full (Redis away or slow), or a publication failed.",
+                    stats.dropped,
+                ),
+                Metric::counter(
+                    "iocluster_redis_reconnects",
+                    "Reconnections to Redis.",
+                    stats.reconnects,
+                ),
             ]
         });
         builder.adapter(connect).counters(redis_counters)

@@ -37,6 +37,7 @@ mod control;
 mod handoff;
 mod head;
 mod master;
+mod metrics;
 mod outbox;
 mod report;
 mod sid;
@@ -44,6 +45,7 @@ mod worker;
 
 pub use config::{Balance, ClusterConfig, EngineOptions, RecoveryOptions, SocketIoOptions};
 pub use master::WorkerCommand;
+pub use metrics::{Labels, Metric, Values, label};
 pub use report::CounterSource;
 pub use sid::InstanceId;
 pub use worker::{AdapterConnect, WorkerContext};

@@ -110,6 +110,16 @@ impl Engine {
         self.shared.sessions().len()
     }
 
+    /// How many live sessions are on polling, and how many on WebSocket.
+    pub fn sessions_by_transport(&self) -> (usize, usize) {
+        let sessions: Vec<_> = self.shared.sessions().values().cloned().collect();
+        let websocket = sessions
+            .iter()
+            .filter(|s| s.transport() == crate::TransportKind::WebSocket)
+            .count();
+        (sessions.len() - websocket, websocket)
+    }
+
     /// Closes every session (`server shutting down`), delivering what is
     /// queued and a close packet to each.
     pub fn close_all(&self) {

@@ -199,6 +199,7 @@ fn detach_uri(uri: &axum::http::Uri) -> axum::http::Uri {
 
 /// Registers a new session, tells the handler, starts its heartbeat.
 fn start(session: &Arc<Session>) {
+    crate::stats::SESSIONS_OPENED.increment();
     let shared = session.shared();
     shared.insert(Arc::clone(session));
     if let Some(observer) = &shared.config.session_observer {

@@ -272,6 +272,7 @@ impl Session {
         match packet {
             Packet::Message(message) => {
                 if self.is_open() {
+                    crate::stats::received(&message);
                     self.shared.handler.on_message(self, message);
                 }
             }

@@ -173,10 +173,16 @@ impl Client {
         let recovery = namespace.recovery().cloned();
         let restored = match (&recovery, auth.get("pid"), auth.get("offset")) {
             (Some(_), Some(Value::String(pid)), Some(Value::String(offset))) => {
-                namespace
+                let restored = namespace
                     .adapter()
                     .restore_session(pid.clone(), offset.clone())
-                    .await
+                    .await;
+                let counter = match restored {
+                    Some(_) => &crate::stats::RECOVERED,
+                    None => &crate::stats::NOT_RECOVERED,
+                };
+                counter.add(1);
+                restored
             }
             _ => None,
         };

@@ -21,6 +21,7 @@ mod reason;
 mod remote;
 mod server;
 mod socket;
+mod stats;
 
 pub use ack::{AckError, AckSender, LocalAcks};
 pub use config::{RecoveryConfig, ServerConfig};
@@ -31,5 +32,6 @@ pub use reason::DisconnectReason;
 pub use remote::RemoteSocket;
 pub use server::{DynamicNamespace, Server};
 pub use socket::{Socket, SocketHandshake, SocketRef};
+pub use stats::{ADAPTER_LATENCY_BUCKETS, LatencySnapshot, SocketIoStats};
 
 pub use iocluster_engineio as engineio;

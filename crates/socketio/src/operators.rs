@@ -86,6 +86,7 @@ impl BroadcastOperator {
     /// Emits an event to the targeted sockets.
     pub fn emit(self, event: &str, payload: impl Into<Payload>) {
         let packet = event_packet(self.namespace.name(), event, payload.into(), None);
+        crate::stats::BROADCASTS.add(1);
         self.namespace.adapter().broadcast(packet, self.opts);
     }
 
@@ -96,10 +97,17 @@ impl BroadcastOperator {
         let timeout = self.timeout.unwrap_or(Duration::from_secs(5));
         self.opts.flags.timeout = Some(timeout.as_millis() as u64);
         let packet = event_packet(self.namespace.name(), event, payload.into(), None);
-        self.namespace
-            .adapter()
-            .broadcast_with_ack(packet, self.opts, timeout)
-            .await
+        crate::stats::BROADCASTS.add(1);
+        let replies = crate::stats::timed(
+            self.namespace
+                .adapter()
+                .broadcast_with_ack(packet, self.opts, timeout),
+        )
+        .await;
+        if !replies.complete {
+            crate::stats::ACK_TIMEOUTS.add(1);
+        }
+        replies
     }
 
     /// The targeted sockets of every server.
@@ -108,7 +116,8 @@ impl BroadcastOperator {
             self.opts.flags.timeout = Some(timeout.as_millis() as u64);
         }
         let namespace = self.namespace.clone();
-        let sockets: Vec<SocketInfo> = self.namespace.adapter().fetch_sockets(self.opts).await?;
+        let sockets: Vec<SocketInfo> =
+            crate::stats::timed(self.namespace.adapter().fetch_sockets(self.opts)).await?;
         Ok(sockets
             .into_iter()
             .map(|info| RemoteSocket::new(namespace.clone(), info))

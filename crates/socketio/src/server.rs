@@ -299,17 +299,22 @@ impl Server {
         &self.0.config
     }
 
-    /// Shuts down: every socket is told (`server shutting down`) and every
-    /// session closed with a close packet; adapters are closed.
-    pub fn close(&self) {
-        let namespaces: Vec<Namespace> = self
-            .0
+    /// Every namespace this server has now (static ones, and dynamic ones
+    /// created so far).
+    pub fn namespaces(&self) -> Vec<Namespace> {
+        self.0
             .namespaces
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .values()
             .cloned()
-            .collect();
+            .collect()
+    }
+
+    /// Shuts down: every socket is told (`server shutting down`) and every
+    /// session closed with a close packet; adapters are closed.
+    pub fn close(&self) {
+        let namespaces = self.namespaces();
         for namespace in &namespaces {
             namespace::disconnect_all(namespace, DisconnectReason::ServerShuttingDown);
             namespace.adapter().close();

@@ -1,4 +1,5 @@
-//! The admin endpoint: `GET /status` on a loopback address, per worker pid,
+//! The admin endpoint: `GET /metrics` (the whole node, OpenMetrics text:
+//! see `stats.rs`) and `GET /status` on a loopback address, per worker pid,
 //! uptime, restarts, sessions, resident memory, the control queue, and the
 //! counters the worker reports (connections cut for stalled writes or
 //! closed with messages unsent, messages refused on a full send buffer).
@@ -37,19 +38,37 @@ pub(super) fn serve(master: Arc<Master>, listener: TcpListener) {
     if let Ok(local) = listener.local_addr() {
         println!("iocluster admin on http://{local}/status");
     }
-    let app = Router::new().route(
-        "/status",
-        get(move || {
-            let master = Arc::clone(&master);
-            async move {
-                let reports = master.collect_reports().await;
-                (
-                    [(header::CONTENT_TYPE, "application/json")],
-                    status(&master, &reports).to_string(),
-                )
-            }
-        }),
-    );
+    let status_master = Arc::clone(&master);
+    let app = Router::new()
+        .route(
+            "/status",
+            get(move || {
+                let master = Arc::clone(&status_master);
+                async move {
+                    let reports = master.collect_reports().await;
+                    (
+                        [(header::CONTENT_TYPE, "application/json")],
+                        status(&master, &reports).to_string(),
+                    )
+                }
+            }),
+        )
+        .route(
+            "/metrics",
+            get(move || {
+                let master = Arc::clone(&master);
+                async move {
+                    let reports = master.collect_reports().await;
+                    (
+                        [(
+                            header::CONTENT_TYPE,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
+                        master.metrics_text(&reports),
+                    )
+                }
+            }),
+        );
     tokio::spawn(async move {
         let _ = iocluster_engineio::serve(listener, app).await;
     });
@@ -78,11 +97,11 @@ fn status(master: &Master, reports: &HashMap<InstanceId, WorkerReport>) -> Value
                 "rss_bytes": rss_bytes(w.pid),
                 // What the worker counted itself; null when it did not
                 // answer in time.
-                "write_stalls": reports.get(instance).map(|r| r.write_stalls),
-                "closed_with_unsent": reports.get(instance).map(|r| r.closed_with_unsent),
-                "buffer_full": reports.get(instance).map(|r| r.buffer_full),
-                "frames_dropped_to_master": reports.get(instance).map(|r| r.control_frames_dropped),
-                "counters": reports.get(instance).map(|r| &r.extra),
+                "write_stalls": counter(reports.get(instance), "iocluster_write_stalls"),
+                "closed_with_unsent": counter(reports.get(instance), "iocluster_closed_with_unsent"),
+                "buffer_full": counter(reports.get(instance), "iocluster_send_buffer_full"),
+                "frames_dropped_to_master": counter(reports.get(instance), "iocluster_control_frames_dropped"),
+                "counters": reports.get(instance).map(counters),
             })
         })
         .collect();
@@ -92,6 +111,20 @@ fn status(master: &Master, reports: &HashMap<InstanceId, WorkerReport>) -> Value
         "balance": master.config.balance,
         "workers": workers,
     })
+}
+
+/// A counter of a worker's report, when it answered.
+fn counter(report: Option<&WorkerReport>, name: &str) -> Option<u64> {
+    report.and_then(|report| report.counter(name))
+}
+
+/// Every counter of a worker's report, by name.
+fn counters(report: &WorkerReport) -> serde_json::Map<String, Value> {
+    report
+        .metrics
+        .iter()
+        .filter_map(|m| Some((m.name.clone(), Value::from(m.counter_total()?))))
+        .collect()
 }
 
 /// Resident memory of a process, from /proc.

@@ -9,6 +9,7 @@
 //!   membership news, recovery answers;
 //! - [`join`]: streams between two workers for proxied requests;
 //! - [`reports`]: the workers' counters, gathered on demand;
+//! - [`stats`]: the master's own counters, and `/metrics`;
 //! - [`recovery`], [`table`], [`admin`], [`spawn`]: the state they share.
 
 mod admin;
@@ -19,6 +20,7 @@ mod relay;
 mod reports;
 mod router;
 mod spawn;
+mod stats;
 mod supervise;
 mod table;
 
@@ -39,6 +41,7 @@ use crate::config::ClusterConfig;
 use crate::sid::InstanceId;
 use recovery::Recovery;
 use reports::Reports;
+use stats::MasterStats;
 use table::Table;
 
 /// The most broadcasts the master keeps for recovery.
@@ -56,6 +59,7 @@ pub(crate) struct Master {
     table: Mutex<Table>,
     recovery: Mutex<Recovery>,
     reports: Reports,
+    stats: MasterStats,
     balancer: Balancer,
     next_instance: AtomicU32,
     stopping: CancellationToken,
@@ -119,6 +123,7 @@ pub(crate) async fn run_master(
             RECOVERY_MAX_BYTES,
         )),
         reports: Reports::default(),
+        stats: MasterStats::default(),
         balancer: Balancer::default(),
         next_instance: AtomicU32::new(first_instance),
         stopping: CancellationToken::new(),

@@ -11,6 +11,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 use super::Master;
+use super::stats::bump;
 use crate::handoff::{HandoffKind, HandoffSender};
 use crate::head::{HeadError, RequestHead, read_head};
 use crate::sid::instance_of;
@@ -34,6 +35,7 @@ pub(crate) async fn accept_loop(master: Arc<Master>, listener: TcpListener) {
             _ = master.stopping.cancelled() => return,
             accepted = listener.accept() => match accepted {
                 Ok((stream, remote)) => {
+                    bump(&master.stats.accepted);
                     tokio::spawn(handle(Arc::clone(&master), stream, remote));
                 }
                 Err(error) => {
@@ -63,6 +65,8 @@ async fn handle(master: Arc<Master>, mut stream: TcpStream, remote: SocketAddr) 
     {
         Ok(head) => head,
         Err(HeadError::TooLarge) => {
+            bump(&master.stats.large_heads);
+            tracing::info!(%remote, "request head too large: 431");
             return respond(
                 stream,
                 plain(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE),
@@ -70,8 +74,15 @@ async fn handle(master: Arc<Master>, mut stream: TcpStream, remote: SocketAddr) 
             )
             .await;
         }
-        Err(HeadError::Malformed(_)) => {
+        Err(HeadError::Malformed(error)) => {
+            bump(&master.stats.bad_heads);
+            tracing::info!(%remote, %error, "malformed request head: 400");
             return respond(stream, plain(StatusCode::BAD_REQUEST), false).await;
+        }
+        Err(HeadError::Timeout) => {
+            bump(&master.stats.head_timeouts);
+            tracing::info!(%remote, "no request head within the head timeout: dropped");
+            return;
         }
         Err(error) => {
             tracing::debug!(%remote, %error, "connection dropped before routing");
@@ -93,7 +104,10 @@ async fn handle(master: Arc<Master>, mut stream: TcpStream, remote: SocketAddr) 
         match route(&master, &head, remote) {
             Route::Worker(handoff) => {
                 match handoff.send(&stream, HandoffKind::Tcp, &head.bytes).await {
-                    Ok(()) => return,
+                    Ok(()) => {
+                        bump(&master.stats.handoffs);
+                        return;
+                    }
                     Err(error) => {
                         tracing::debug!(%error, "handoff failed");
                         if head.sid.is_some() {
@@ -104,6 +118,7 @@ async fn handle(master: Arc<Master>, mut stream: TcpStream, remote: SocketAddr) 
             }
             Route::UnknownSid => break,
             Route::NoWorker => {
+                bump(&master.stats.no_worker);
                 let mut response = json(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "{\"code\":503,\"message\":\"No worker ready\"}",

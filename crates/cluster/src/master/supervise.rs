@@ -88,6 +88,7 @@ impl Master {
             return;
         };
         self.changed.notify_waiters();
+        self.stats.exited(&status);
         self.worker_gone(instance);
         match &status {
             Ok(status) => {

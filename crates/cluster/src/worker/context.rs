@@ -4,13 +4,13 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use iocluster_engineio::{Engine, EngineConfig, EngineStats};
+use iocluster_engineio::{Engine, EngineConfig};
 use iocluster_socketio::adapter::AdapterFactory;
 use iocluster_socketio::{Server, ServerConfig};
 
 use super::link::MasterLink;
 use crate::config::{EngineOptions, SocketIoOptions};
-use crate::report::{CounterSource, WorkerReport};
+use crate::report::CounterSource;
 use crate::sid::{ClusterSid, InstanceId};
 
 /// Given to the app of each worker: build your Socket.IO server (or bare
@@ -21,9 +21,9 @@ pub struct WorkerContext {
     socketio: SocketIoOptions,
     link: Arc<MasterLink>,
     adapter: Arc<dyn AdapterFactory>,
-    counters: Vec<CounterSource>,
-    servers: Mutex<Vec<Server>>,
-    engines: Mutex<Vec<Engine>>,
+    pub(super) counters: Vec<CounterSource>,
+    pub(super) servers: Mutex<Vec<Server>>,
+    pub(super) engines: Mutex<Vec<Engine>>,
 }
 
 impl std::fmt::Debug for WorkerContext {
@@ -115,19 +115,6 @@ impl WorkerContext {
         servers + engines
     }
 
-    /// This worker's counters, for the master.
-    pub(crate) fn report(&self) -> WorkerReport {
-        let engine = EngineStats::now();
-        WorkerReport {
-            sessions: self.session_count() as u64,
-            write_stalls: engine.write_stalls,
-            closed_with_unsent: engine.closed_with_unsent,
-            buffer_full: engine.buffer_full,
-            control_frames_dropped: 0,
-            extra: self.counters.iter().flat_map(|source| source()).collect(),
-        }
-    }
-
     /// Closes every session of every server and engine (clients get a close
     /// packet).
     pub(crate) fn close_all(&self) {
@@ -140,6 +127,6 @@ impl WorkerContext {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }

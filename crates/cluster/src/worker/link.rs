@@ -16,6 +16,7 @@ use tokio::sync::oneshot;
 
 use crate::adapter::relay::Relay;
 use crate::control::{self, Frame, MasterMessage, WorkerMessage};
+use crate::metrics::{Metric, label};
 use crate::outbox::Outbox;
 use crate::report::WorkerReport;
 use crate::sid::InstanceId;
@@ -77,7 +78,11 @@ impl MasterLink {
     /// Answers the master's report request `request` with `report`, to
     /// which the link adds its own counters.
     pub(crate) fn report(&self, request: u64, mut report: WorkerReport) {
-        report.control_frames_dropped = self.outbox.dropped();
+        report.metrics.push(Metric::counters(
+            "iocluster_control_frames_dropped",
+            "Control frames dropped because their queue was full, by direction.",
+            vec![(vec![label("direction", "to_master")], self.outbox.dropped())],
+        ));
         self.outbox
             .control(&WorkerMessage::Report { request, report });
     }

@@ -13,6 +13,7 @@ mod context;
 pub(crate) mod env;
 pub(crate) mod link;
 mod proxy;
+mod report;
 mod serve;
 
 pub use context::WorkerContext;

@@ -99,6 +99,7 @@ pub(crate) async fn poll(session: Arc<Session>) -> Response {
                             None => (queued, queued, false),
                         };
                     let body = payload::encode(state.queue.iter().take(send));
+                    crate::stats::sent(state.queue.iter().take(send));
                     state.queue.drain(..consumed);
                     state.messages = 0;
                     state.bytes = 0;

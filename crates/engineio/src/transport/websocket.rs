@@ -57,6 +57,7 @@ pub(crate) async fn serve_upgrade(session: Arc<Session>, mut socket: Box<WebSock
         state.upgrading = false;
         state.queue.retain(|packet| *packet != Packet::Noop);
     }
+    crate::stats::UPGRADES.increment();
     // A poll still pending ends with a noop.
     session.wake.notify_waiters();
     session.shared().handler.on_upgrade(&session);
@@ -195,6 +196,7 @@ async fn write_batch(
     socket: &mut WebSocket,
     batch: &mut Vec<Packet>,
 ) -> Written {
+    crate::stats::sent(batch.iter());
     let write = async {
         for packet in batch.drain(..) {
             socket.feed(packet.into_frame()).await?;

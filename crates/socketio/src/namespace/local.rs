@@ -126,6 +126,7 @@ impl LocalNamespace {
         self.apply(opts, |socket| {
             count += usize::from(deliver(socket, packet, opts))
         });
+        crate::stats::DELIVERIES.add(count as u64);
         count
     }
 
@@ -141,6 +142,7 @@ impl LocalNamespace {
             let encoded = encoded.get_or_insert_with(|| encode(packet));
             count += usize::from(deliver(socket, encoded, opts));
         });
+        crate::stats::DELIVERIES.add(count as u64);
         count
     }
 

@@ -262,14 +262,16 @@ impl Namespace {
         payload: impl Into<Payload>,
         timeout: Duration,
     ) -> Result<Vec<Payload>, crate::adapter::AdapterError> {
-        self.adapter()
-            .server_side_emit(server_event(event, payload.into()), Some(timeout))
-            .await
+        crate::stats::timed(
+            self.adapter()
+                .server_side_emit(server_event(event, payload.into()), Some(timeout)),
+        )
+        .await
     }
 
     /// How many servers serve this namespace.
     pub async fn server_count(&self) -> usize {
-        self.adapter().server_count().await
+        crate::stats::timed(self.adapter().server_count()).await
     }
 
     /// This server's sockets.

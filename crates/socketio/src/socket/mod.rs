@@ -299,6 +299,7 @@ impl Socket {
             Ok(Err(_)) => Err(AckError::Disconnected),
             Err(_) => {
                 self.acks.remove(id);
+                crate::stats::ACK_TIMEOUTS.add(1);
                 Err(AckError::Timeout)
             }
         }
