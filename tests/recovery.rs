@@ -81,3 +81,54 @@ async fn a_client_of_a_crashed_worker_recovers_every_broadcast_it_missed() {
     assert_eq!(missed, vec![5, 6, 7, 8, 9]);
     drop(master);
 }
+
+#[tokio::test]
+async fn clients_recover_across_a_rolling_restart() {
+    let _turn = one_cluster_at_a_time().await;
+    let master = Master::start(iocluster_bin(), 2, &["--recovery"]).await;
+    let old_pids = master.status().await.pids();
+    let mut sender = WsClient::connect(master.addr).await.unwrap();
+    let mut victim = WsClient::connect(master.addr).await.unwrap();
+    let (id, pid) = (victim.id.clone(), victim.recovery_pid.clone().unwrap());
+    for n in 0..3 {
+        broadcast(&mut sender, n).await;
+    }
+    let mut seen = 0;
+    while seen < 3 {
+        seen += usize::from(tick(&victim.next_packet().await.unwrap()).is_some());
+    }
+    let offset = victim.offset.clone().unwrap();
+
+    // SIGHUP: every worker replaced, one at a time; the victim's worker
+    // drains and closes its connection (as a transport close: the client
+    // reconnects, and its state was kept for it).
+    master.signal(Signal::SIGHUP);
+    master
+        .wait_for_status("every worker replaced", WAIT, |status| {
+            let workers = status.workers();
+            workers.len() == 2
+                && workers
+                    .iter()
+                    .all(|w| w.ready && !w.draining && !old_pids.contains(&w.pid))
+        })
+        .await;
+    while victim.next_packet().await.is_ok() {}
+    drop(sender);
+
+    // Broadcasts while the victim is away, from a client of a new worker.
+    let mut sender = WsClient::connect(master.addr).await.unwrap();
+    for n in 3..8 {
+        broadcast(&mut sender, n).await;
+    }
+    let mut back = WsClient::open(master.addr).await.unwrap();
+    let auth = serde_json::json!({ "pid": pid, "offset": offset });
+    back.connect_namespace(&format!("40{auth}")).await.unwrap();
+    assert_eq!(back.id, id, "the same socket, on a new worker");
+    let mut missed = Vec::new();
+    while missed.len() < 5 {
+        if let Some(n) = tick(&back.next_packet().await.unwrap()) {
+            missed.push(n);
+        }
+    }
+    assert_eq!(missed, vec![3, 4, 5, 6, 7]);
+}
