@@ -262,7 +262,12 @@ impl Client {
                 tokio::time::sleep(CONNECT_READ_GAP).await;
             }
         }
-        socket.open_out();
+        // What the handlers emitted meanwhile, and did not fit: with
+        // recovery, the client reconnects and recovers it (as a broadcast
+        // that overflows, see `LocalNamespace::broadcast`).
+        if socket.open_out() && socket.pid().is_some() {
+            self.session.close();
+        }
         Ok(())
     }
 

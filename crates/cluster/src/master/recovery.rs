@@ -39,6 +39,13 @@ pub(crate) struct Recovery {
     bytes: usize,
     sessions: HashMap<String, Record>,
     packets: VecDeque<Logged>,
+    /// The sequence number of `packets`' front (each packet's is its
+    /// position plus this).
+    first_seq: u64,
+    /// Each kept packet's sequence number, by (namespace, offset): a
+    /// restore finds where to resume at once, not by scanning (a reconnect
+    /// storm restores thousands of sessions at once).
+    index: HashMap<(String, String), u64>,
 }
 
 fn pid_and_rooms(session: &Value) -> Option<(String, Vec<String>)> {
@@ -61,6 +68,8 @@ impl Recovery {
             bytes: 0,
             sessions: HashMap::new(),
             packets: VecDeque::new(),
+            first_seq: 0,
+            index: HashMap::new(),
         }
     }
 
@@ -144,6 +153,8 @@ impl Recovery {
         let now = Instant::now();
         self.expire(now);
         self.bytes += envelope.len();
+        let seq = self.first_seq + self.packets.len() as u64;
+        self.index.insert((nsp.clone(), offset.clone()), seq);
         self.packets.push_back(Logged {
             nsp,
             offset,
@@ -159,6 +170,8 @@ impl Recovery {
     fn pop_oldest(&mut self) {
         if let Some(oldest) = self.packets.pop_front() {
             self.bytes -= oldest.envelope.len();
+            self.first_seq += 1;
+            self.index.remove(&(oldest.nsp, oldest.offset));
         }
     }
 
@@ -182,9 +195,9 @@ impl Recovery {
             return (None, Vec::new());
         }
         let Some(index) = self
-            .packets
-            .iter()
-            .position(|p| p.nsp == nsp && p.offset == offset)
+            .index
+            .get(&(nsp.to_owned(), offset.to_owned()))
+            .and_then(|seq| usize::try_from(seq - self.first_seq).ok())
         else {
             return (None, Vec::new());
         };
@@ -203,5 +216,72 @@ impl Recovery {
             "disconnected_ms": now.duration_since(disconnected).as_millis() as u64,
         });
         (serde_json::to_vec(&answer).ok().map(Bytes::from), missed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn broadcast(offset: &str) -> Bytes {
+        let header = Header::Broadcast {
+            nsp: "/".into(),
+            opts: BroadcastOptions::default(),
+            offset: Some(offset.into()),
+        };
+        envelope::encode(&header, &[Bytes::from(format!("42[\"e\",\"{offset}\"]"))])
+    }
+
+    fn session(pid: &str) -> Value {
+        json!({ "sid": "s", "pid": pid, "rooms": [], "data": null })
+    }
+
+    fn restored_count(recovery: &mut Recovery, pid: &str, offset: &str) -> Option<usize> {
+        let (record, packets) = recovery.restore("/", pid, offset);
+        record.map(|_| packets.len())
+    }
+
+    #[test]
+    fn a_session_resumes_after_the_offset_it_saw() {
+        let mut recovery = Recovery::new(Duration::from_secs(60), 100, 1 << 20);
+        for offset in ["1-1", "1-2", "1-3"] {
+            recovery.record(broadcast(offset));
+        }
+        recovery.persist("/".into(), session("p"));
+        assert_eq!(restored_count(&mut recovery, "p", "1-1"), Some(2));
+        assert_eq!(
+            restored_count(&mut recovery, "p", "1-1"),
+            None,
+            "taken once"
+        );
+    }
+
+    #[test]
+    fn evicted_packets_cannot_be_resumed_from() {
+        let mut recovery = Recovery::new(Duration::from_secs(60), 2, 1 << 20);
+        for offset in ["1-1", "1-2", "1-3"] {
+            recovery.record(broadcast(offset));
+        }
+        recovery.persist("/".into(), session("p"));
+        assert_eq!(
+            restored_count(&mut recovery, "p", "1-1"),
+            None,
+            "1-1 was evicted"
+        );
+        recovery.persist("/".into(), session("q"));
+        assert_eq!(restored_count(&mut recovery, "q", "1-2"), Some(1));
+    }
+
+    #[test]
+    fn the_byte_bound_evicts_the_oldest() {
+        let size = broadcast("1-1").len();
+        let mut recovery = Recovery::new(Duration::from_secs(60), 100, 2 * size);
+        for offset in ["1-1", "1-2", "1-3"] {
+            recovery.record(broadcast(offset));
+        }
+        assert_eq!(recovery.packets.len(), 2);
+        assert_eq!(recovery.bytes, 2 * size);
+        recovery.persist("/".into(), session("p"));
+        assert_eq!(restored_count(&mut recovery, "p", "1-2"), Some(1));
     }
 }

@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
+use iocluster_engineio::SendError;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -122,12 +123,9 @@ impl LocalNamespace {
     /// Sends an encoded packet to the targeted sockets of this server;
     /// returns how many were sent to.
     pub fn broadcast(&self, packet: &Encoded, opts: &BroadcastOptions) -> usize {
-        let mut count = 0;
-        self.apply(opts, |socket| {
-            count += usize::from(deliver(socket, packet, opts))
-        });
-        crate::stats::DELIVERIES.add(count as u64);
-        count
+        let mut delivery = Delivery::default();
+        self.apply(opts, |socket| delivery.deliver(socket, packet, opts));
+        delivery.finish()
     }
 
     /// Sends `packet` to this server's sockets that `opts` targets, as
@@ -137,13 +135,12 @@ impl LocalNamespace {
     /// it has no member of).
     pub fn broadcast_packet(&self, packet: &Packet, opts: &BroadcastOptions) -> usize {
         let mut encoded: Option<Encoded> = None;
-        let mut count = 0;
+        let mut delivery = Delivery::default();
         self.apply(opts, |socket| {
             let encoded = encoded.get_or_insert_with(|| encode(packet));
-            count += usize::from(deliver(socket, encoded, opts));
+            delivery.deliver(socket, encoded, opts);
         });
-        crate::stats::DELIVERIES.add(count as u64);
-        count
+        delivery.finish()
     }
 
     /// Sends an event packet asking for acks to the targeted sockets of this
@@ -314,17 +311,51 @@ fn notify_rooms(ns: &NamespaceShared, events: &[RoomEvent]) {
     }
 }
 
-/// Queues an encoded packet for one targeted socket; whether it was queued
-/// (a volatile packet skips a socket that has anything waiting).
-fn deliver(socket: &SocketRef, packet: &Encoded, opts: &BroadcastOptions) -> bool {
-    if opts.flags.volatile && socket.session().buffered() > 0 {
-        return false;
-    }
-    match socket.send_encoded(packet) {
-        Ok(()) => true,
-        Err(error) => {
-            tracing::debug!(socket = socket.id(), %error, "broadcast not delivered");
-            false
+/// One broadcast's deliveries to this server's sockets.
+///
+/// A client whose send buffer is full does not read fast enough. Without
+/// connection state recovery the packet is dropped for it (counted by the
+/// engine; Node would buffer without bound). With recovery, dropping it
+/// would leave a gap the client never learns of: its session is closed
+/// instead (after what is queued, as a forced close, which is
+/// recoverable), so the client reconnects and recovers every packet after
+/// the last one it read, this one included. The sessions are closed once
+/// the targets have been walked: closing one removes its socket from the
+/// namespace, whose socket table the walk holds.
+#[derive(Default)]
+struct Delivery {
+    queued: usize,
+    overflowed: Vec<SocketRef>,
+}
+
+impl Delivery {
+    /// Queues an encoded packet for one targeted socket (a volatile packet
+    /// skips a socket that has anything waiting).
+    fn deliver(&mut self, socket: &SocketRef, packet: &Encoded, opts: &BroadcastOptions) {
+        if opts.flags.volatile && socket.session().buffered() > 0 {
+            return;
         }
+        match socket.send_encoded(packet) {
+            Ok(()) => self.queued += 1,
+            Err(SendError::BufferFull) if socket.pid().is_some() => {
+                self.overflowed.push(Arc::clone(socket));
+            }
+            Err(error) => {
+                tracing::debug!(socket = socket.id(), %error, "broadcast not delivered");
+            }
+        }
+    }
+
+    /// Closes the sessions that overflowed; how many sockets got the packet.
+    fn finish(self) -> usize {
+        for socket in self.overflowed {
+            tracing::debug!(
+                socket = socket.id(),
+                "send buffer full: closing the session so its client recovers the gap"
+            );
+            socket.session().close();
+        }
+        crate::stats::DELIVERIES.add(self.queued as u64);
+        self.queued
     }
 }

@@ -47,13 +47,17 @@ impl Socket {
     }
 
     /// Sends what was held, in order, and lets later sends go out directly.
-    pub(crate) fn open_out(&self) {
+    /// Whether some of it did not fit in the session's send buffer (the
+    /// caller decides what that costs the client: see `Delivery`).
+    pub(crate) fn open_out(&self) -> bool {
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let mut overflowed = false;
         // `take` frees the buffer: a connected socket holds nothing.
         for encoded in std::mem::take(&mut *held) {
-            let _ = self.session.send_many(encoded.messages());
+            overflowed |= self.session.send_many(encoded.messages()) == Err(SendError::BufferFull);
         }
         self.state.fetch_or(OUT_OPEN, Ordering::AcqRel);
+        overflowed
     }
 
     /// The connection handlers are registered: handles what the client sent

@@ -363,7 +363,7 @@ impl Socket {
                 attachments: Vec::new(),
             };
             // Whatever is held goes first, then DISCONNECT.
-            self.open_out();
+            let _ = self.open_out();
             let _ = self.send_packet(&packet);
             self.on_close(DisconnectReason::ServerNamespaceDisconnect);
         }
