@@ -12,7 +12,8 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use iocluster::Fleet;
 use iocluster::cluster::{
-    Balance, ClusterConfig, EngineOptions, RecoveryOptions, SocketIoOptions, WorkerCommand,
+    Balance, ClusterConfig, EngineOptions, NodeId, PeerConfig, RecoveryOptions, SocketIoOptions,
+    WorkerCommand,
 };
 use iocluster_duration::CliDuration;
 
@@ -205,6 +206,28 @@ struct ServeArgs {
         requires = "recovery"
     )]
     recovery_run_middlewares: bool,
+    /// This node's number in the fleet (in every session id it makes);
+    /// default: random at each start. Set it for a static --peers list.
+    #[arg(long, env = "IOCLUSTER_NODE_ID")]
+    node_id: Option<u32>,
+    /// Listen for the other nodes of the fleet here (HOST:PORT; a private
+    /// network, never the public port): a request whose session lives on
+    /// another node is forwarded there, so the fleet needs no sticky load
+    /// balancer. Nodes find each other through --redis, or --peers.
+    #[arg(long, env = "IOCLUSTER_PEER_LISTEN", requires = "peer_secret")]
+    peer_listen: Option<SocketAddr>,
+    /// The address the other nodes use to reach this one (default:
+    /// --peer-listen).
+    #[arg(long, env = "IOCLUSTER_PEER_ADVERTISE", requires = "peer_listen")]
+    peer_advertise: Option<SocketAddr>,
+    /// The secret every peer link is authenticated with (HMAC challenge
+    /// both ways); the same on every node.
+    #[arg(long, env = "IOCLUSTER_PEER_SECRET", hide_env_values = true)]
+    peer_secret: Option<String>,
+    /// The other nodes, for a fleet without Redis: ID=HOST:PORT
+    /// (comma-separated; the IDs their --node-id).
+    #[arg(long, env = "IOCLUSTER_PEERS", value_delimiter = ',', value_parser = peer_entry, requires = "peer_secret")]
+    peers: Vec<(u32, SocketAddr)>,
     /// Your worker program and its arguments, after `--`; default: the
     /// built-in app.
     #[arg(last = true)]
@@ -254,6 +277,17 @@ impl ServeArgs {
             admin,
             admin_public: self.admin_public,
             engine,
+            peers: PeerConfig {
+                node_id: self.node_id,
+                listen: self.peer_listen,
+                advertise: self.peer_advertise,
+                secret: self.peer_secret.clone(),
+                peers: self
+                    .peers
+                    .iter()
+                    .map(|(id, addr)| (NodeId(*id), *addr))
+                    .collect(),
+            },
             socketio: SocketIoOptions {
                 recovery: self.recovery.map(|duration| RecoveryOptions {
                     max_disconnection_ms: millis(duration),
@@ -280,6 +314,22 @@ impl ServeArgs {
             (None, None) => Ok(Fleet::Local),
         }
     }
+}
+
+/// A `--peers` entry: `ID=HOST:PORT`.
+fn peer_entry(text: &str) -> Result<(u32, SocketAddr), String> {
+    let (id, addr) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not ID=HOST:PORT"))?;
+    let id = id
+        .trim()
+        .parse()
+        .map_err(|_| format!("{id:?} is not a node number"))?;
+    let addr = addr
+        .trim()
+        .parse()
+        .map_err(|_| format!("{addr:?} is not an address like 10.0.0.2:3400"))?;
+    Ok((id, addr))
 }
 
 /// Milliseconds, for the engine options workers receive.

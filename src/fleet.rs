@@ -89,7 +89,14 @@ impl Fleet {
                 ),
             ]
         });
-        builder.adapter(connect).counters(redis_counters)
+        let builder = builder.adapter(connect).counters(redis_counters);
+        // Nodes synced through Redis find each other there too.
+        match self {
+            Fleet::Redis { url, .. } => {
+                builder.peer_directory(crate::peers::RedisPeerDirectory::connector(url.clone()))
+            }
+            Fleet::Local => builder,
+        }
     }
 
     /// The variables a master sets for its workers (set even when empty,

@@ -9,6 +9,7 @@
 
 pub mod app;
 pub mod fleet;
+pub mod peers;
 
 pub use fleet::Fleet;
 

@@ -842,8 +842,8 @@ async fn keep_alive_connection_serves_sessions_of_two_workers() {
         PollingSession::open(master.addr).await.expect("session b"),
     ];
     assert_ne!(
-        sessions[0].sid[..6],
-        sessions[1].sid[..6],
+        sessions[0].sid[..11],
+        sessions[1].sid[..11],
         "round-robin put both sessions on one worker"
     );
 

@@ -24,13 +24,16 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const HAPROXY: &str = "/usr/sbin/haproxy";
 
 /// The config, under deploy/.
+/// The round-robin config for nodes that forward each other's sessions.
+const ROUND_ROBIN_CONFIG: &str = "haproxy-roundrobin/haproxy.cfg";
+
 const CONFIG: &str = "haproxy/haproxy.cfg";
 
 /// Renders the committed config for `backends` (the documented
 /// substitution: `bind :8080`, `127.0.0.1:3001..3003` and the stats socket
 /// path), starts HAProxy in the foreground on it and returns once it
 /// accepts connections. The stats socket is `stats.sock` in its directory.
-async fn start_haproxy(backends: [SocketAddr; 3]) -> Balancer {
+async fn start_haproxy(config: &str, backends: [SocketAddr; 3]) -> Balancer {
     let binary = if Path::new(HAPROXY).exists() {
         HAPROXY
     } else {
@@ -38,19 +41,19 @@ async fn start_haproxy(backends: [SocketAddr; 3]) -> Balancer {
     };
     let port = free_port();
     let dir = lb::scratch_dir("haproxy", port);
-    let mut text = lb::substitute_backends(&lb::deploy_file(CONFIG), backends, CONFIG);
+    let mut text = lb::substitute_backends(&lb::deploy_file(config), backends, config);
     text = lb::substitute(
         &text,
         "bind :8080",
         &format!("bind 127.0.0.1:{port}"),
-        CONFIG,
+        config,
     );
     let socket = dir.join("stats.sock");
     text = lb::substitute(
         &text,
         "/run/haproxy/iocluster.sock",
         &socket.display().to_string(),
-        CONFIG,
+        config,
     );
     let conf = dir.join("haproxy.cfg");
     std::fs::write(&conf, text).expect("write the rendered config");
@@ -100,7 +103,19 @@ async fn wait_for_passing_health_checks(haproxy: &Balancer) {
     let socket: PathBuf = haproxy.dir().join("stats.sock");
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let stats = show_stat(&socket).await.expect("show stat");
+        // HAProxy may accept connections on its port a moment before its
+        // stats socket exists.
+        let stats = match show_stat(&socket).await {
+            Ok(stats) => stats,
+            Err(error)
+                if error.kind() == std::io::ErrorKind::NotFound
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(POLL_EVERY).await;
+                continue;
+            }
+            Err(error) => panic!("show stat: {error}\n{}", haproxy.log()),
+        };
         let servers: Vec<(String, String, String)> = stats
             .iter()
             .filter(|row| row["pxname"] == "iocluster" && row["svname"].starts_with("node"))
@@ -139,7 +154,7 @@ async fn haproxy_scenario() {
     let _serial = one_cluster_at_a_time().await;
     // --cookie: the nodes set the `io` cookie HAProxy routes on.
     let fleet = Fleet::start(&["--cookie"]).await;
-    let haproxy = start_haproxy(fleet.backends()).await;
+    let haproxy = start_haproxy(CONFIG, fleet.backends()).await;
     wait_for_passing_health_checks(&haproxy).await;
 
     // The cookie HAProxy hands out names the node: `io=node<N>~<sid>`.
@@ -156,5 +171,24 @@ async fn haproxy_scenario() {
 
     lb::new_sessions_spread_over_every_node(haproxy.addr, &fleet.nodes).await;
     lb::every_transport_and_broadcast(haproxy.addr, &fleet.nodes).await;
+    drop(haproxy);
+}
+
+#[test]
+fn round_robin_haproxy_without_cookies_serves_every_transport_when_nodes_forward_sessions() {
+    run_on_big_stack(round_robin_scenario);
+}
+
+async fn round_robin_scenario() {
+    let _serial = one_cluster_at_a_time().await;
+    let fleet = Fleet::start_peered(&[]).await;
+    let haproxy = start_haproxy(ROUND_ROBIN_CONFIG, fleet.backends()).await;
+    wait_for_passing_health_checks(&haproxy).await;
+    lb::every_transport_and_broadcast(haproxy.addr, &fleet.nodes).await;
+    lb::new_sessions_spread_over_every_node(haproxy.addr, &fleet.nodes).await;
+    assert!(
+        lb::forwarded_connections(&fleet.nodes).await > 0,
+        "round-robin sent no request to a node that does not own its session"
+    );
     drop(haproxy);
 }

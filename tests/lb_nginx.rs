@@ -1,7 +1,9 @@
 //! A real nginx in front of three iocluster nodes synced by Redis, with the
-//! committed configs `deploy/nginx/nginx.conf` (sticky by client address)
-//! and `deploy/nginx-websocket-only/nginx.conf` (round-robin): every
-//! transport works through it, and broadcasts reach every node.
+//! committed configs `deploy/nginx/nginx.conf` (sticky by client address),
+//! `deploy/nginx-websocket-only/nginx.conf` (round-robin, WebSocket-only
+//! clients) and `deploy/nginx-roundrobin/nginx.conf` (round-robin for every
+//! client, the nodes forwarding each other's sessions): every transport
+//! works through it, and broadcasts reach every node.
 //!
 //! Needs the `nginx` binary (`apt-get install nginx`; scripts/test.sh
 //! installs it).
@@ -90,4 +92,96 @@ async fn nginx_scenario() {
     }
     drop(round_robin);
     drop(sticky);
+}
+
+#[test]
+fn round_robin_nginx_without_stickiness_serves_every_transport_when_nodes_forward_sessions() {
+    run_on_big_stack(round_robin_scenario);
+}
+
+async fn round_robin_scenario() {
+    let _serial = one_cluster_at_a_time().await;
+    let fleet = Fleet::start_peered(&[]).await;
+    let nginx = start_nginx("nginx-roundrobin", fleet.backends()).await;
+    lb::every_transport_and_broadcast(nginx.addr, &fleet.nodes).await;
+    lb::new_sessions_spread_over_every_node(nginx.addr, &fleet.nodes).await;
+    assert!(
+        lb::forwarded_connections(&fleet.nodes).await > 0,
+        "round-robin sent no request to a node that does not own its session"
+    );
+    lb::sessions_of_other_nodes_through_one_master(&fleet.nodes).await;
+    drop(nginx);
+}
+
+#[test]
+fn a_node_killed_behind_round_robin_nginx_disturbs_only_its_own_clients() {
+    run_on_big_stack(node_killed_scenario);
+}
+
+/// How many clients use the fleet when a node dies.
+const CLIENTS: u64 = 300;
+
+async fn node_killed_scenario() {
+    use futures_util::future::join_all;
+    use iocluster_testkit::{Signal, WsClient, send_signal, within};
+
+    let _serial = one_cluster_at_a_time().await;
+    let fleet = Fleet::start_peered(&[]).await;
+    let nginx = start_nginx("nginx-roundrobin", fleet.backends()).await;
+    let mut clients = Vec::new();
+    for i in 0..CLIENTS {
+        clients.push(lb::echoing_client(nginx.addr, i, "before").await);
+    }
+    let victim = &fleet.nodes[1];
+    let victim_pids = victim.status().await.pids();
+    let (on_victim, others): (Vec<WsClient>, Vec<WsClient>) = clients
+        .into_iter()
+        .partition(|c| victim_pids.contains(&c.worker));
+    assert!(
+        !on_victim.is_empty() && !others.is_empty(),
+        "nginx spread the clients"
+    );
+
+    // Node 2's master dies, and its workers with it.
+    send_signal(victim.pid, Signal::SIGKILL);
+
+    // Its clients lose their connection, and reconnect through nginx to
+    // the two nodes left, within a few seconds.
+    let reconnected = within(
+        std::time::Duration::from_secs(15),
+        "node 2's clients to reconnect elsewhere",
+        join_all(on_victim.into_iter().enumerate().map(|(i, mut client)| {
+            let lb = nginx.addr;
+            let victim_pids = &victim_pids;
+            async move {
+                while client.next_packet().await.is_ok() {}
+                let again = lb::echoing_client(lb, 10_000 + i as u64, "after").await;
+                assert!(
+                    !victim_pids.contains(&again.worker),
+                    "back on the dead node"
+                );
+                again
+            }
+        })),
+    )
+    .await;
+
+    // Nobody else noticed: every other client echoes on its connection.
+    let others = join_all(
+        others
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut client)| async move {
+                client
+                    .echo(20_000 + i as u64, "still here")
+                    .await
+                    .unwrap_or_else(|e| panic!("a client of another node was disturbed: {e}"));
+                client
+            }),
+    )
+    .await;
+    for client in reconnected.into_iter().chain(others) {
+        client.close().await;
+    }
+    drop(nginx);
 }

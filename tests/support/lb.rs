@@ -12,13 +12,16 @@ use std::time::Duration;
 
 use iocluster_testkit::{
     ENGINE_PATH, Master, POLL_EVERY, PollingClient, PollingSession, RedisServer, Signal, WAIT,
-    WsClient, WsConnection, connect_packet_sid, die_with_spawning_thread, http, send_signal,
-    within,
+    WsClient, WsConnection, connect_packet_sid, die_with_spawning_thread, free_port, http,
+    send_signal, within,
 };
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::iocluster_bin;
+
+/// The secret of the peered fleets' links.
+pub const PEER_SECRET: &str = "the fleet's secret";
 
 /// The placeholders of the committed configs for the three nodes, in order.
 pub const BACKEND_PLACEHOLDERS: [&str; 3] = ["127.0.0.1:3001", "127.0.0.1:3002", "127.0.0.1:3003"];
@@ -45,6 +48,37 @@ impl Fleet {
             Master::start(iocluster_bin(), 2, &all).await,
             Master::start(iocluster_bin(), 2, &all).await,
         ];
+        Fleet {
+            nodes,
+            _redis: redis,
+        }
+    }
+
+    /// Starts Redis and three nodes that forward each other's sessions:
+    /// `start` plus, for each node, a peer port of its own and the fleet's
+    /// secret (they find each other through Redis).
+    pub async fn start_peered(args: &[&str]) -> Fleet {
+        let redis = RedisServer::start().await;
+        let url = redis.url();
+        let mut nodes = Vec::new();
+        for _ in 0..3 {
+            let peer_listen = format!("127.0.0.1:{}", free_port());
+            let mut all = vec![
+                "--redis",
+                url.as_str(),
+                "--max-payload",
+                "2000000",
+                "--peer-listen",
+                peer_listen.as_str(),
+                "--peer-secret",
+                PEER_SECRET,
+            ];
+            all.extend_from_slice(args);
+            nodes.push(Master::start(iocluster_bin(), 2, &all).await);
+        }
+        let Ok(nodes) = <[Master; 3]>::try_from(nodes) else {
+            unreachable!("three nodes were started")
+        };
         Fleet {
             nodes,
             _redis: redis,
@@ -404,4 +438,78 @@ pub async fn echoing_client(lb: SocketAddr, i: u64, label: &str) -> WsClient {
         .await
         .unwrap_or_else(|e| panic!("echo of {label} client {i}: {e}"));
     client
+}
+
+/// Clients whose sessions live on the other two nodes, served through the
+/// first node's master only: a polling session opened on node 2 echoes
+/// through node 1 (every request forwarded), one opened on node 3 upgrades
+/// to WebSocket through node 1, and a broadcast from that WebSocket reaches
+/// every node.
+pub async fn sessions_of_other_nodes_through_one_master(nodes: &[Master; 3]) {
+    let through = nodes[0].addr;
+    let session = PollingSession::open(nodes[1].addr)
+        .await
+        .expect("a handshake on node 2")
+        .via(through);
+    session.post(&["40"]).await.expect("CONNECT through node 1");
+    session
+        .get_until(|p| connect_packet_sid(p).is_some())
+        .await
+        .expect("CONNECT answered through node 1");
+    for ack in 0..5 {
+        session
+            .post(&[&format!("42{ack}[\"echo\",\"via node 1 {ack}\"]")])
+            .await
+            .expect("an echo through node 1");
+        let expected = format!("43{ack}[\"via node 1 {ack}\"]");
+        session
+            .get_until(|p| p == expected)
+            .await
+            .unwrap_or_else(|e| panic!("echo {ack} answered through node 1: {e}"));
+    }
+
+    let upgraded = PollingSession::open(nodes[2].addr)
+        .await
+        .expect("a handshake on node 3")
+        .via(through);
+    upgraded.post(&["40"]).await.expect("CONNECT");
+    upgraded
+        .get_until(|p| connect_packet_sid(p).is_some())
+        .await
+        .expect("CONNECT answered");
+    let target = format!("{ENGINE_PATH}&transport=websocket&sid={}", upgraded.sid);
+    let (mut ws, _) = WsConnection::connect(through, &target)
+        .await
+        .expect("the upgrade through node 1");
+    ws.send_text("2probe").await;
+    match within(WAIT, "3probe", ws.next_frame()).await {
+        Ok(Message::Text(text)) => assert_eq!(text.as_str(), "3probe"),
+        other => panic!("no 3probe through node 1: {other:?}"),
+    }
+    ws.send_text("5").await;
+    let mut client = WsClient::upgraded(ws, &upgraded.sid);
+    client
+        .echo(100, "upgraded through node 1")
+        .await
+        .expect("an echo over the forwarded WebSocket");
+    broadcast_reaches_every_node(&mut client, nodes).await;
+    client.close().await;
+}
+
+/// Connections the nodes handed to a worker to forward to another node
+/// (`iocluster_forwarded_connections_total`, summed over the nodes).
+pub async fn forwarded_connections(nodes: &[Master; 3]) -> u64 {
+    let mut total = 0;
+    for node in nodes {
+        let metrics = http(node.admin, "GET", "/metrics", b"")
+            .await
+            .expect("GET /metrics");
+        total += metrics
+            .text()
+            .lines()
+            .find_map(|line| line.strip_prefix("iocluster_forwarded_connections_total "))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .expect("the forwarded connections counter");
+    }
+    total
 }

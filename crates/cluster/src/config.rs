@@ -184,6 +184,39 @@ impl RecoveryOptions {
     }
 }
 
+/// How a node reaches the other nodes of its fleet, to serve requests for
+/// their sessions (so the fleet needs no sticky balancer).
+#[derive(Clone, Default)]
+pub struct PeerConfig {
+    /// This node's number (in every session id it makes); none (the
+    /// default): random at each start. Set it for a static peer list.
+    pub node_id: Option<u32>,
+    /// Where this node listens for its peers; none (the default): no peer
+    /// link, and a request for another node's session gets `400 Session ID
+    /// unknown`. Never the public port: a private network.
+    pub listen: Option<SocketAddr>,
+    /// The address the other nodes use to reach this one (default:
+    /// `listen`).
+    pub advertise: Option<SocketAddr>,
+    /// The secret every peer link is authenticated with (required with
+    /// `listen` or `peers`).
+    pub secret: Option<String>,
+    /// The other nodes, by number, for a fleet without a registry.
+    pub peers: Vec<(crate::NodeId, SocketAddr)>,
+}
+
+impl std::fmt::Debug for PeerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerConfig")
+            .field("node_id", &self.node_id)
+            .field("listen", &self.listen)
+            .field("advertise", &self.advertise)
+            .field("secret", &self.secret.as_ref().map(|_| "…"))
+            .field("peers", &self.peers)
+            .finish()
+    }
+}
+
 /// The master's options. Every default is here, and the `iocluster`
 /// command line shows and uses these same values.
 #[derive(Debug, Clone)]
@@ -223,6 +256,8 @@ pub struct ClusterConfig {
     pub engine: EngineOptions,
     /// Socket.IO options for the workers.
     pub socketio: SocketIoOptions,
+    /// The other nodes of the fleet.
+    pub peers: PeerConfig,
 }
 
 impl ClusterConfig {
@@ -264,6 +299,7 @@ impl Default for ClusterConfig {
             admin_public: false,
             engine: EngineOptions::default(),
             socketio: SocketIoOptions::default(),
+            peers: PeerConfig::default(),
         }
     }
 }

@@ -21,6 +21,12 @@ pub(crate) enum HandoffKind {
     /// The requesting end of such a stream; the bytes are the request
     /// number (u64, big-endian).
     ProxyClient,
+    /// An authenticated connection from another node forwarding requests
+    /// for sessions of this worker; the bytes are what the master already
+    /// read from it. Its requests say who the client is
+    /// (`x-iocluster-client-addr`), which only such connections are
+    /// trusted with.
+    Peer,
 }
 
 impl HandoffKind {
@@ -29,6 +35,7 @@ impl HandoffKind {
             HandoffKind::Tcp => 0,
             HandoffKind::ProxyServer => 1,
             HandoffKind::ProxyClient => 2,
+            HandoffKind::Peer => 3,
         }
     }
 
@@ -37,6 +44,7 @@ impl HandoffKind {
             0 => Some(HandoffKind::Tcp),
             1 => Some(HandoffKind::ProxyServer),
             2 => Some(HandoffKind::ProxyClient),
+            3 => Some(HandoffKind::Peer),
             _ => None,
         }
     }

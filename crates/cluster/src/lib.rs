@@ -39,15 +39,18 @@ mod head;
 mod master;
 mod metrics;
 mod outbox;
+pub mod peer;
 mod report;
 mod sid;
 mod worker;
 
-pub use config::{Balance, ClusterConfig, EngineOptions, RecoveryOptions, SocketIoOptions};
+pub use config::{
+    Balance, ClusterConfig, EngineOptions, PeerConfig, RecoveryOptions, SocketIoOptions,
+};
 pub use master::WorkerCommand;
 pub use metrics::{Labels, Metric, Values, label};
 pub use report::CounterSource;
-pub use sid::InstanceId;
+pub use sid::{InstanceId, NodeId};
 pub use worker::{AdapterConnect, WorkerContext};
 
 use std::ffi::OsString;
@@ -75,6 +78,9 @@ pub enum ClusterError {
         "the admin endpoint {0} is not on loopback: it has no authentication; use a loopback address, or allow it explicitly (--admin-public) on a private network"
     )]
     AdminNotLoopback(std::net::SocketAddr),
+    /// The peer link could not be set up.
+    #[error("peer link: {0}")]
+    Peer(String),
     /// A worker process could not be started.
     #[error("cannot start a worker: {0}")]
     Spawn(std::io::Error),
@@ -98,6 +104,7 @@ pub struct Cluster {
     command: Option<WorkerCommand>,
     worker_env: Vec<(OsString, OsString)>,
     worker: worker::WorkerOptions,
+    directory: Option<peer::ConnectDirectory>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -107,6 +114,7 @@ impl std::fmt::Debug for Cluster {
             .field("command", &self.command)
             .field("worker_env", &self.worker_env)
             .field("worker", &self.worker)
+            .field("directory", &self.directory.as_ref().map(|_| "custom"))
             .finish()
     }
 }
@@ -157,6 +165,14 @@ impl ClusterBuilder {
         self.cluster.worker.adapter = Some(connect);
         self
     }
+    /// Finds the other nodes of the fleet through the directory `connect`
+    /// gives (run in the master once its runtime runs): a registry such as
+    /// Redis, where this node also announces itself. Without one, a static
+    /// list (`PeerConfig::peers`) or none.
+    pub fn peer_directory(mut self, connect: peer::ConnectDirectory) -> Self {
+        self.cluster.directory = Some(connect);
+        self
+    }
     /// Adds counters of the layer above to what each worker reports (in
     /// `/status`, by name).
     pub fn counters(mut self, source: CounterSource) -> Self {
@@ -194,7 +210,7 @@ impl Cluster {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?
-            .block_on(master::run_master(self.config, command))
+            .block_on(master::run_master(self.config, command, self.directory))
     }
 
     /// Runs a worker serving `app` when this process was started by a

@@ -52,6 +52,15 @@ impl PollingSession {
         })
     }
 
+    /// The same session, its requests sent to `addr` instead (another
+    /// node of a fleet that forwards sessions, say).
+    pub fn via(&self, addr: SocketAddr) -> PollingSession {
+        PollingSession {
+            addr,
+            ..self.clone()
+        }
+    }
+
     /// The request target of this session.
     pub fn target(&self) -> String {
         format!("{ENGINE_PATH}&transport=polling&sid={}", self.sid)

@@ -80,6 +80,13 @@ pub(crate) enum WorkerMessage {
         /// The counters.
         report: WorkerReport,
     },
+    /// Asks where another node is reachable.
+    PeerLookup {
+        /// Request number, echoed in the answer.
+        request: u64,
+        /// The node.
+        node: u32,
+    },
     /// Asks for a disconnected session and the broadcasts it missed.
     Restore {
         /// Request number, echoed in the answer.
@@ -118,6 +125,13 @@ pub(crate) enum MasterMessage {
     ReportRequest {
         /// Request number, echoed in the answer.
         request: u64,
+    },
+    /// Where a node is reachable, answering a `PeerLookup`.
+    PeerAddress {
+        /// The request number.
+        request: u64,
+        /// `host:port`; none when the node is unknown or gone.
+        addr: Option<String>,
     },
 }
 

@@ -3,8 +3,10 @@
 //! back, a stream to another worker.
 
 use super::Master;
-use crate::control::{self, Frame, WorkerMessage};
-use crate::sid::InstanceId;
+use std::sync::Arc;
+
+use crate::control::{self, Frame, MasterMessage, WorkerMessage};
+use crate::sid::{InstanceId, NodeId};
 
 impl Master {
     /// Handles one frame from worker `source`.
@@ -42,12 +44,29 @@ impl Master {
                 offset,
             } => self.restore(source, request, &nsp, &pid, &offset),
             WorkerMessage::Report { request, report } => self.on_report(source, request, report),
+            WorkerMessage::PeerLookup { request, node } => self.peer_lookup(source, request, node),
             WorkerMessage::Connect {
                 request,
                 instance,
                 remote,
             } => self.join(source, request, InstanceId(instance), remote),
         }
+    }
+
+    /// Answers a worker's question: where is `node` reachable?
+    fn peer_lookup(&self, source: InstanceId, request: u64, node: u32) {
+        let peering = Arc::clone(&self.peering);
+        let control = self.table().workers.get(&source).map(|w| w.control.clone());
+        let Some(control) = control else {
+            return;
+        };
+        tokio::spawn(async move {
+            let addr = peering.lookup(NodeId(node)).await.map(|a| a.to_string());
+            control.send(Frame::control(&MasterMessage::PeerAddress {
+                request,
+                addr,
+            }));
+        });
     }
 
     fn worker_ready(&self, instance: InstanceId) {

@@ -8,6 +8,8 @@
 //! - [`relay`]: the cluster adapter's frames forwarded between workers,
 //!   membership news, recovery answers;
 //! - [`join`]: streams between two workers for proxied requests;
+//! - [`peering`]: this node among its peers: announced, found, the peer
+//!   port;
 //! - [`reports`]: the workers' counters, gathered on demand;
 //! - [`stats`]: the master's own counters, and `/metrics`;
 //! - [`recovery`], [`table`], [`admin`], [`spawn`]: the state they share.
@@ -15,6 +17,7 @@
 mod admin;
 mod inbox;
 mod join;
+mod peering;
 mod recovery;
 mod relay;
 mod reports;
@@ -38,7 +41,10 @@ use tokio_util::sync::CancellationToken;
 use crate::ClusterError;
 use crate::balance::Balancer;
 use crate::config::ClusterConfig;
-use crate::sid::InstanceId;
+use crate::peer::auth::PeerSecret;
+use crate::peer::{ConnectDirectory, PeerDirectory, StaticPeers};
+use crate::sid::{InstanceId, NodeId};
+use peering::Peering;
 use recovery::Recovery;
 use reports::Reports;
 use stats::MasterStats;
@@ -60,6 +66,7 @@ pub(crate) struct Master {
     recovery: Mutex<Recovery>,
     reports: Reports,
     stats: MasterStats,
+    peering: Arc<Peering>,
     balancer: Balancer,
     next_instance: AtomicU32,
     stopping: CancellationToken,
@@ -91,11 +98,50 @@ fn recovery_max_age(config: &ClusterConfig) -> Duration {
     Duration::from_millis(recovery.max_disconnection_ms)
 }
 
+/// Four random bytes from the operating system.
+fn random_u32() -> Result<u32, ClusterError> {
+    let mut bytes = [0u8; 4];
+    getrandom::fill(&mut bytes).map_err(|e| ClusterError::Environment(e.to_string()))?;
+    Ok(u32::from_le_bytes(bytes))
+}
+
+/// This node among its peers: its number, the secret of its links, and
+/// the directory that finds the others (the layer above's registry, else
+/// the static list, else none).
+async fn peering_of(
+    config: &ClusterConfig,
+    directory: Option<ConnectDirectory>,
+) -> Result<Peering, ClusterError> {
+    let peers = &config.peers;
+    let node = match peers.node_id {
+        Some(id) => NodeId(id),
+        None => NodeId(random_u32()?),
+    };
+    let secret = peers
+        .secret
+        .as_deref()
+        .map(|s| PeerSecret::new(s.as_bytes()));
+    if secret.is_none() && (peers.listen.is_some() || !peers.peers.is_empty()) {
+        return Err(ClusterError::Peer(
+            "a peer link needs a secret (--peer-secret)".to_owned(),
+        ));
+    }
+    let directory: Option<Arc<dyn PeerDirectory>> = match directory {
+        Some(connect) => Some(connect().await.map_err(ClusterError::Peer)?),
+        None if !peers.peers.is_empty() => {
+            Some(Arc::new(StaticPeers::new(peers.peers.iter().copied())))
+        }
+        None => None,
+    };
+    Ok(Peering::new(node, secret, directory))
+}
+
 /// Runs a master until SIGTERM or SIGINT: binds, starts the workers, routes
 /// connections, restarts workers that exit, rolls them on SIGHUP.
 pub(crate) async fn run_master(
     config: ClusterConfig,
     command: WorkerCommand,
+    directory: Option<ConnectDirectory>,
 ) -> Result<(), ClusterError> {
     let listener = router::bind(config.listen, config.backlog).map_err(ClusterError::Bind)?;
     let local = listener.local_addr().map_err(ClusterError::Bind)?;
@@ -106,10 +152,11 @@ pub(crate) async fn run_master(
         Some(addr) => Some(admin::bind(addr).await?),
         None => None,
     };
-    let first_instance = {
-        let mut bytes = [0u8; 4];
-        getrandom::fill(&mut bytes).map_err(|e| ClusterError::Environment(e.to_string()))?;
-        u32::from_le_bytes(bytes) & 0x7fff_ffff
+    let first_instance = random_u32()? & 0x7fff_ffff;
+    let peering = Arc::new(peering_of(&config, directory).await?);
+    let peer_listener = match config.peers.listen {
+        Some(addr) => Some(peering::bind(addr).await?),
+        None => None,
     };
     let recovery_max_age = recovery_max_age(&config);
     let master = Arc::new(Master {
@@ -124,6 +171,7 @@ pub(crate) async fn run_master(
         )),
         reports: Reports::default(),
         stats: MasterStats::default(),
+        peering,
         balancer: Balancer::default(),
         next_instance: AtomicU32::new(first_instance),
         stopping: CancellationToken::new(),
@@ -144,6 +192,20 @@ pub(crate) async fn run_master(
         master.config.workers
     );
     tracing::info!(%local, workers = master.config.workers, balance = %master.config.balance, "master listening");
+    if let Some(peer_listener) = peer_listener {
+        let advertise = master
+            .config
+            .peers
+            .advertise
+            .or(peer_listener.local_addr().ok());
+        if let Ok(local) = peer_listener.local_addr() {
+            println!("iocluster node {} peers on {local}", master.peering.node);
+        }
+        tokio::spawn(peering::serve_peers(Arc::clone(&master), peer_listener));
+        if let Some(advertise) = advertise {
+            tokio::spawn(Arc::clone(&master.peering).announce(advertise, master.stopping.clone()));
+        }
+    }
     let accept = tokio::spawn(router::accept_loop(Arc::clone(&master), listener));
     loop {
         tokio::select! {

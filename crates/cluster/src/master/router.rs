@@ -14,7 +14,7 @@ use super::Master;
 use super::stats::bump;
 use crate::handoff::{HandoffKind, HandoffSender};
 use crate::head::{HeadError, RequestHead, read_head};
-use crate::sid::instance_of;
+use crate::sid::{SessionHome, home_of};
 
 /// Binds the listening socket: SO_REUSEADDR, dual-stack on `::`.
 pub(crate) fn bind(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
@@ -98,10 +98,22 @@ async fn handle(master: Arc<Master>, mut stream: TcpStream, remote: SocketAddr) 
         .origin
         .as_deref()
         .and_then(|o| HeaderValue::from_str(o).ok());
+    // A session of another node: any worker forwards the request to that
+    // node (or the client hears at once that nobody knows the session).
+    let mut home = head.sid.as_deref().map(home_of);
+    if let Some(Some(foreign)) = home.filter(|h| h.is_some_and(|h| h.node != master.peering.node)) {
+        if master.peering.lookup(foreign.node).await.is_none() {
+            let unknown = RequestError::new(ErrorCode::SessionIdUnknown)
+                .to_http(master.cors.as_ref(), origin.as_ref());
+            return respond(stream, unknown, false).await;
+        }
+        bump(&master.stats.forwarded);
+        home = None;
+    }
     // A handoff fails only when the worker just died: try another one for
     // requests that name no session.
     for _ in 0..3 {
-        match route(&master, &head, remote) {
+        match route(&master, home, &head, remote) {
             Route::Worker(handoff) => {
                 match handoff.send(&stream, HandoffKind::Tcp, &head.bytes).await {
                     Ok(()) => {
@@ -110,7 +122,7 @@ async fn handle(master: Arc<Master>, mut stream: TcpStream, remote: SocketAddr) 
                     }
                     Err(error) => {
                         tracing::debug!(%error, "handoff failed");
-                        if head.sid.is_some() {
+                        if home.is_some() {
                             break;
                         }
                     }
@@ -135,10 +147,18 @@ async fn handle(master: Arc<Master>, mut stream: TcpStream, remote: SocketAddr) 
     respond(stream, unknown, false).await
 }
 
-fn route(master: &Master, head: &RequestHead, remote: SocketAddr) -> Route {
+/// Where a request goes: to the worker its session names (`home`: the
+/// request names a session, of this node if any), else to one the
+/// balancing method picks.
+fn route(
+    master: &Master,
+    home: Option<Option<SessionHome>>,
+    head: &RequestHead,
+    remote: SocketAddr,
+) -> Route {
     let mut table = master.table();
-    if let Some(sid) = &head.sid {
-        return match instance_of(sid).and_then(|instance| table.workers.get(&instance)) {
+    if let Some(home) = home {
+        return match home.and_then(|home| table.workers.get(&home.instance)) {
             Some(worker) if worker.ready => Route::Worker(Arc::clone(&worker.handoff)),
             _ if !table.any_ready() => Route::NoWorker,
             _ => Route::UnknownSid,
@@ -203,7 +223,7 @@ fn health(ready: bool) -> Response<String> {
 /// Writes a response the master gives itself (an HTTP/1.1 head with
 /// `Content-Length` and `Connection: close`, then the body unless
 /// `head_only`), and closes.
-async fn respond(mut stream: TcpStream, response: Response<String>, head_only: bool) {
+pub(super) async fn respond(mut stream: TcpStream, response: Response<String>, head_only: bool) {
     let (parts, body) = response.into_parts();
     let mut bytes = format!(
         "HTTP/1.1 {} {}\r\n",

@@ -9,7 +9,7 @@ use nix::fcntl::{FcntlArg, FdFlag, fcntl};
 use nix::sys::signal::Signal;
 
 use crate::config::ClusterConfig;
-use crate::sid::InstanceId;
+use crate::sid::{InstanceId, NodeId};
 use crate::worker::env::vars;
 
 /// The program a worker runs.
@@ -47,6 +47,7 @@ pub(crate) struct Spawned {
 pub(crate) fn spawn(
     command: &WorkerCommand,
     config: &ClusterConfig,
+    node: NodeId,
     instance: InstanceId,
 ) -> std::io::Result<Spawned> {
     let (handoff_master, handoff_child) = std::os::unix::net::UnixDatagram::pair()?;
@@ -59,6 +60,11 @@ pub(crate) fn spawn(
     cmd.args(&command.args)
         .envs(command.env.iter().map(|(name, value)| (name, value)))
         .env(vars::INSTANCE, instance.0.to_string())
+        .env(vars::NODE, node.0.to_string())
+        .env(
+            vars::PEER_SECRET,
+            config.peers.secret.as_deref().unwrap_or_default(),
+        )
         .env(vars::HANDOFF_FD, handoff_fd.to_string())
         .env(vars::CONTROL_FD, control_fd.to_string())
         .env(vars::MAX_HEAD, config.max_head.to_string())

@@ -24,6 +24,13 @@ pub(super) struct MasterStats {
     pub(super) exits_clean: AtomicU64,
     pub(super) exits_error: AtomicU64,
     pub(super) exits_signal: AtomicU64,
+    /// Requests naming another node's session, handed to a worker that
+    /// forwards them to that node.
+    pub(super) forwarded: AtomicU64,
+    /// Peer connections authenticated and handed to a worker, and peer
+    /// connections refused (wrong or no secret, no handshake in time).
+    pub(super) peer_handoffs: AtomicU64,
+    pub(super) peers_refused: AtomicU64,
 }
 
 /// Adds one to a counter.
@@ -116,6 +123,19 @@ impl Master {
                     (vec![label("status", "431")], get(&stats.large_heads)),
                     (vec![label("status", "503")], get(&stats.no_worker)),
                     (vec![label("status", "timeout")], get(&stats.head_timeouts)),
+                ],
+            ),
+            Metric::counter(
+                "iocluster_forwarded_connections",
+                "Connections whose first request names another node's session, handed to a worker that forwards them to that node.",
+                get(&stats.forwarded),
+            ),
+            Metric::counters(
+                "iocluster_peer_connections",
+                "Connections on the peer port, by result: accepted (authenticated and handed to a worker) or refused.",
+                vec![
+                    (vec![label("result", "accepted")], get(&stats.peer_handoffs)),
+                    (vec![label("result", "refused")], get(&stats.peers_refused)),
                 ],
             ),
             Metric::gauges(

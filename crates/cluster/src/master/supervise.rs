@@ -39,8 +39,8 @@ impl Master {
     /// its exit.
     pub(super) fn launch(self: &Arc<Self>, slot: usize) -> Result<InstanceId, ClusterError> {
         let instance = self.next_instance();
-        let spawned =
-            spawn::spawn(&self.command, &self.config, instance).map_err(ClusterError::Spawn)?;
+        let spawned = spawn::spawn(&self.command, &self.config, self.peering.node, instance)
+            .map_err(ClusterError::Spawn)?;
         let pid = spawned.child.id().unwrap_or(0);
         let (outbox, outbox_receiver) = Outbox::new();
         self.table().workers.insert(

@@ -70,7 +70,7 @@ impl WorkerContext {
     pub fn engine_config(&self) -> EngineConfig {
         self.engine
             .to_engine_config()
-            .sid_generator(ClusterSid::new(self.link.instance()))
+            .sid_generator(ClusterSid::new(self.link.node(), self.link.instance()))
             .session_observer(Arc::clone(&self.link) as _)
     }
 

@@ -6,7 +6,7 @@ use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 use crate::ClusterError;
 use crate::config::{EngineOptions, SocketIoOptions};
-use crate::sid::InstanceId;
+use crate::sid::{InstanceId, NodeId};
 
 /// The variables the master sets for each worker it starts.
 pub(crate) mod vars {
@@ -17,12 +17,17 @@ pub(crate) mod vars {
     pub(crate) const THREADS: &str = "IOCLUSTER_WORKER_THREADS";
     pub(crate) const ENGINE: &str = "IOCLUSTER_ENGINE";
     pub(crate) const SOCKETIO: &str = "IOCLUSTER_SOCKETIO";
+    pub(crate) const NODE: &str = "IOCLUSTER_NODE";
+    pub(crate) const PEER_SECRET: &str = "IOCLUSTER_PEER_SECRET";
 }
 
 /// What a worker process learns from its environment.
 #[derive(Debug)]
 pub(crate) struct WorkerEnv {
     pub(crate) instance: InstanceId,
+    pub(crate) node: NodeId,
+    /// The secret of the peer links, when this node has any.
+    pub(crate) peer_secret: Option<String>,
     /// The handoff and control descriptors, until taken.
     channels: Option<(RawFd, RawFd)>,
     pub(crate) max_head: usize,
@@ -87,6 +92,12 @@ impl WorkerEnv {
                 .map_err(|_| ClusterError::Environment(format!("{name} is not a descriptor")))
         };
         Ok(WorkerEnv {
+            node: NodeId(u32::try_from(number(vars::NODE)?).map_err(|_| {
+                ClusterError::Environment(format!("{} is not a node number", vars::NODE))
+            })?),
+            peer_secret: std::env::var(vars::PEER_SECRET)
+                .ok()
+                .filter(|s| !s.is_empty()),
             instance: InstanceId(instance.parse().map_err(|_| {
                 ClusterError::Environment(format!("{} is not a number", vars::INSTANCE))
             })?),

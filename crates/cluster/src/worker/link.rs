@@ -19,10 +19,13 @@ use crate::control::{self, Frame, MasterMessage, WorkerMessage};
 use crate::metrics::{Metric, label};
 use crate::outbox::Outbox;
 use crate::report::WorkerReport;
-use crate::sid::InstanceId;
+use crate::sid::{InstanceId, NodeId};
 
-/// How long a worker waits for the master to join it to another worker.
+/// How long a worker waits for the master to join it to another worker,
+/// or to say where another node is.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the master's answer about a node's address is kept.
+const PEER_ADDRESS_FOR: Duration = Duration::from_secs(2);
 
 /// What the master asked of the run loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +40,11 @@ pub(crate) enum Order {
 #[derive(Debug)]
 pub(crate) struct MasterLink {
     instance: InstanceId,
+    node: NodeId,
+    /// Peer lookups waiting for the master's answer, by request number.
+    lookups: Mutex<HashMap<u64, oneshot::Sender<Option<SocketAddr>>>>,
+    /// What the master answered, and when.
+    peers_found: Mutex<HashMap<NodeId, (Option<SocketAddr>, std::time::Instant)>>,
     outbox: Outbox,
     /// Connect requests waiting for the master's stream, by request number.
     connects: Mutex<HashMap<u64, oneshot::Sender<Option<UnixStream>>>>,
@@ -49,9 +57,12 @@ pub(crate) struct MasterLink {
 }
 
 impl MasterLink {
-    pub(crate) fn new(instance: InstanceId, outbox: Outbox) -> Arc<MasterLink> {
+    pub(crate) fn new(node: NodeId, instance: InstanceId, outbox: Outbox) -> Arc<MasterLink> {
         Arc::new(MasterLink {
             instance,
+            node,
+            lookups: Mutex::new(HashMap::new()),
+            peers_found: Mutex::new(HashMap::new()),
             outbox,
             connects: Mutex::new(HashMap::new()),
             next_connect: AtomicU64::new(1),
@@ -63,6 +74,51 @@ impl MasterLink {
     /// This worker's instance.
     pub(crate) fn instance(&self) -> InstanceId {
         self.instance
+    }
+
+    /// This worker's node.
+    pub(crate) fn node(&self) -> NodeId {
+        self.node
+    }
+
+    /// Where `node` is reachable, as the master knows it (its answers are
+    /// kept briefly: a polling session asks on every request).
+    pub(crate) async fn peer_address(&self, node: NodeId) -> Option<SocketAddr> {
+        let cached = self
+            .peers_found
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&node)
+            .copied();
+        if let Some((addr, at)) = cached {
+            if at.elapsed() < PEER_ADDRESS_FOR {
+                return addr;
+            }
+        }
+        let request = self.next_connect.fetch_add(1, Ordering::Relaxed);
+        let (sender, receiver) = oneshot::channel();
+        self.lookups
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(request, sender);
+        self.outbox.control(&WorkerMessage::PeerLookup {
+            request,
+            node: node.0,
+        });
+        let addr = tokio::time::timeout(CONNECT_TIMEOUT, receiver)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .flatten();
+        self.lookups
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&request);
+        self.peers_found
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(node, (addr, std::time::Instant::now()));
+        addr
     }
 
     /// The queue of frames to the master.
@@ -149,6 +205,16 @@ impl MasterLink {
         match message {
             MasterMessage::Shutdown => return Some(Order::Shutdown),
             MasterMessage::ReportRequest { request } => return Some(Order::Report(request)),
+            MasterMessage::PeerAddress { request, addr } => {
+                let waiter = self
+                    .lookups
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&request);
+                if let Some(waiter) = waiter {
+                    let _ = waiter.send(addr.and_then(|a| a.parse().ok()));
+                }
+            }
             MasterMessage::ConnectFailed { request } => self.connected(request, None),
             MasterMessage::Peers { instances } => {
                 let others: Vec<u32> = instances

@@ -5,13 +5,15 @@
 //! - [`link`]: the control channel to the master ([`link::MasterLink`]);
 //! - [`context`]: what the app is built with ([`WorkerContext`]);
 //! - [`serve`]: what is done with each handed-over descriptor;
-//! - [`proxy`]: requests for another worker's session on a kept-alive
-//!   connection;
+//! - [`proxy`]: requests for another worker's session (on a kept-alive
+//!   connection, or of another node);
+//! - [`peers`]: pooled, authenticated connections to other nodes;
 //! - this file: the run loop, serving → draining → closed.
 
 mod context;
 pub(crate) mod env;
 pub(crate) mod link;
+mod peers;
 mod proxy;
 mod report;
 mod serve;
@@ -34,10 +36,12 @@ use crate::adapter::relay::Relay;
 use crate::control::{ControlChannel, ControlStream, Frame, Side};
 use crate::handoff::{Handoff, HandoffReceiver};
 use crate::outbox::Outbox;
+use crate::peer::auth::PeerSecret;
 use crate::report::CounterSource;
 use env::WorkerEnv;
 use link::{MasterLink, Order};
-use proxy::{Proxy, forward_foreign_sessions};
+use peers::PeerClients;
+use proxy::{Proxy, forward_foreign_sessions, trust_client_addr};
 
 /// Grace before a draining worker closes its sessions: a poll under way
 /// still gets its answer, a handshake that raced the master's draining
@@ -148,7 +152,7 @@ pub(crate) async fn run_worker(
     let (outbox, outbox_receiver) = Outbox::new();
     let stop_writer = CancellationToken::new();
     let writer = tokio::spawn(outbox_receiver.write_to(sink, stop_writer.clone()));
-    let link = MasterLink::new(env.instance, outbox);
+    let link = MasterLink::new(env.node, env.instance, outbox);
     let adapter = match &options.adapter {
         Some(connect) => connect().await.map_err(ClusterError::Environment)?,
         None => None,
@@ -167,11 +171,22 @@ pub(crate) async fn run_worker(
         adapter,
         options.counters,
     );
-    let proxy = Proxy::new(Arc::clone(&link), cors);
+    let peer_secret = env
+        .peer_secret
+        .as_deref()
+        .map(|s| PeerSecret::new(s.as_bytes()));
+    let proxy = Proxy::new(Arc::clone(&link), PeerClients::new(peer_secret), cors);
     let router = app(&context).layer(axum::middleware::from_fn_with_state(
         proxy,
         forward_foreign_sessions,
     ));
+    // Connections from other nodes: the client is who they say.
+    let routers = serve::Routers {
+        peer: router
+            .clone()
+            .layer(axum::middleware::from_fn(trust_client_addr)),
+        public: router,
+    };
     link.report_ready();
     tracing::info!(instance = %env.instance, pid = std::process::id(), "worker ready");
 
@@ -187,7 +202,7 @@ pub(crate) async fn run_worker(
             _ = tokio::time::sleep_until(wake_at.unwrap_or_else(Instant::now)), if wake_at.is_some() => Event::Timer,
         };
         match event {
-            Event::Handoff(Ok(handoff)) => serve::serve_handoff(handoff, &router, limits, &link),
+            Event::Handoff(Ok(handoff)) => serve::serve_handoff(handoff, &routers, limits, &link),
             Event::Handoff(Err(error)) => {
                 tracing::warn!(%error, "handoff channel closed: shutting down");
                 (handoffs, frames) = (None, None);

@@ -1,6 +1,7 @@
 //! What a worker does with each handoff from the master: serve a client's
-//! TCP connection, serve a stream from another worker that proxies a request
-//! for one of our sessions, or complete our own proxy request.
+//! TCP connection, serve another node's authenticated connection for our
+//! sessions, serve a stream from another worker that proxies a request for
+//! one of our sessions, or complete our own proxy request.
 
 use std::os::fd::OwnedFd;
 
@@ -12,29 +13,45 @@ use tokio::net::UnixStream;
 use super::link::MasterLink;
 use crate::handoff::{Handoff, HandoffKind};
 
+/// The app as clients reach it, and as other nodes do (who say who the
+/// client is).
+pub(crate) struct Routers {
+    pub(crate) public: Router,
+    pub(crate) peer: Router,
+}
+
 /// Serves one handoff; each connection in a task of its own.
 pub(crate) fn serve_handoff(
     handoff: Handoff,
-    router: &Router,
+    routers: &Routers,
     limits: ConnectionLimits,
     link: &MasterLink,
 ) {
     match handoff.kind {
         HandoffKind::Tcp => {
-            let std_stream = std::net::TcpStream::from(handoff.fd);
-            if std_stream.set_nonblocking(true).is_err() {
-                return;
-            }
-            let Ok(stream) = tokio::net::TcpStream::from_std(std_stream) else {
+            let Some(stream) = tcp_stream(handoff.fd) else {
                 return;
             };
-            let router = router.clone();
+            let router = routers.public.clone();
             tokio::spawn(async move {
                 if let Err(error) =
                     iocluster_engineio::serve_connection(stream, handoff.bytes, router, limits)
                         .await
                 {
                     tracing::debug!(%error, "connection ended with an error");
+                }
+            });
+        }
+        HandoffKind::Peer => {
+            let Some(stream) = tcp_stream(handoff.fd) else {
+                return;
+            };
+            let router = routers.peer.clone();
+            tokio::spawn(async move {
+                if let Err(error) =
+                    iocluster_engineio::serve_io(stream, None, handoff.bytes, router, limits).await
+                {
+                    tracing::debug!(%error, "peer connection ended with an error");
                 }
             });
         }
@@ -46,7 +63,7 @@ pub(crate) fn serve_handoff(
             let remote = std::str::from_utf8(&handoff.bytes)
                 .ok()
                 .and_then(|r| r.parse().ok());
-            let router = router.clone();
+            let router = routers.public.clone();
             tokio::spawn(async move {
                 if let Err(error) =
                     iocluster_engineio::serve_io(stream, remote, Bytes::new(), router, limits).await
@@ -63,6 +80,12 @@ pub(crate) fn serve_handoff(
             link.connected(u64::from_be_bytes(request), unix_stream(handoff.fd));
         }
     }
+}
+
+fn tcp_stream(fd: OwnedFd) -> Option<tokio::net::TcpStream> {
+    let stream = std::net::TcpStream::from(fd);
+    stream.set_nonblocking(true).ok()?;
+    tokio::net::TcpStream::from_std(stream).ok()
 }
 
 fn unix_stream(fd: OwnedFd) -> Option<UnixStream> {

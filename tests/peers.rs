@@ -1,0 +1,133 @@
+//! Nodes that forward each other's sessions, found through a static
+//! `--peers` list (no Redis): a session of one node is served through
+//! another's master; a session id naming no known node is refused at once;
+//! the peer port refuses whoever does not know the secret.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)] // test code: a panic is a failed assertion
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use iocluster_testkit::{
+    Master, PollingSession, connect_packet_sid, free_port, http, one_cluster_at_a_time,
+};
+use support::iocluster_bin;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const SECRET: &str = "static fleet secret";
+
+/// Two nodes, numbered 1 and 2, that know each other; their peer ports.
+async fn two_nodes() -> ([Master; 2], [u16; 2]) {
+    let ports = [free_port(), free_port()];
+    let mut nodes = Vec::new();
+    for (me, other) in [(0, 1), (1, 0)] {
+        let listen = format!("127.0.0.1:{}", ports[me]);
+        let peers = format!("{}=127.0.0.1:{}", other + 1, ports[other]);
+        let id = (me + 1).to_string();
+        nodes.push(
+            Master::start(
+                iocluster_bin(),
+                2,
+                &[
+                    "--node-id",
+                    &id,
+                    "--peer-listen",
+                    &listen,
+                    "--peer-secret",
+                    SECRET,
+                    "--peers",
+                    &peers,
+                ],
+            )
+            .await,
+        );
+    }
+    let Ok(nodes) = <[Master; 2]>::try_from(nodes) else {
+        unreachable!("two nodes were started")
+    };
+    (nodes, ports)
+}
+
+#[tokio::test]
+async fn a_session_of_one_node_is_served_through_the_other() {
+    let _turn = one_cluster_at_a_time().await;
+    let ([a, b], _) = two_nodes().await;
+    let session = PollingSession::open(b.addr).await.unwrap().via(a.addr);
+    session.post(&["40"]).await.unwrap();
+    session
+        .get_until(|p| connect_packet_sid(p).is_some())
+        .await
+        .unwrap();
+    for ack in 0..3 {
+        session
+            .post(&[&format!("42{ack}[\"echo\",{ack}]")])
+            .await
+            .unwrap();
+        let expected = format!("43{ack}[{ack}]");
+        session.get_until(|p| p == expected).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_sid_naming_no_known_node_gets_session_id_unknown_at_once() {
+    let _turn = one_cluster_at_a_time().await;
+    let ([a, _b], _) = two_nodes().await;
+    // Node 3 (`AAAAAw` + instance 0) is in nobody's list.
+    let forged = "/socket.io/?EIO=4&transport=polling&sid=AAAAAwAAAAA0123456789abcdefghij";
+    let mut fastest = Duration::MAX;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let response = http(a.addr, "GET", forged, b"").await.unwrap();
+        fastest = fastest.min(started.elapsed());
+        assert_eq!(response.status, 400);
+        assert_eq!(
+            response.text(),
+            r#"{"code":1,"message":"Session ID unknown"}"#
+        );
+    }
+    assert!(
+        fastest < Duration::from_millis(100),
+        "the refusal took {fastest:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_peer_port_refuses_who_does_not_know_the_secret() {
+    let _turn = one_cluster_at_a_time().await;
+    let ([a, b], ports) = two_nodes().await;
+    let session = PollingSession::open(a.addr).await.unwrap();
+
+    // A client that goes straight to the peer port with a plain request for
+    // a real session gets nothing but the challenge, and is closed.
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", ports[0]))
+        .await
+        .unwrap();
+    let request = format!(
+        "GET /socket.io/?EIO=4&transport=polling&sid={} HTTP/1.1\r\nHost: x\r\n\r\n",
+        session.sid
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = iocluster_testkit::within(
+        iocluster_testkit::WAIT,
+        "the peer port to close",
+        stream.read_to_end(&mut answer),
+    )
+    .await;
+    assert!(answer.starts_with(b"IOCLP1"), "{answer:?}");
+    assert_eq!(
+        answer.len(),
+        6 + 32,
+        "nothing but the challenge: {answer:?}"
+    );
+
+    let metrics = http(a.admin, "GET", "/metrics", b"").await.unwrap();
+    assert!(
+        metrics
+            .text()
+            .contains("iocluster_peer_connections_total{result=\"refused\"} 1"),
+        "{}",
+        metrics.text()
+    );
+    drop(b);
+}
