@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand};
 use iocluster::Fleet;
 use iocluster::cluster::{
     Balance, ClusterConfig, EngineOptions, NodeId, PeerConfig, RecoveryOptions, SocketIoOptions,
-    WorkerCommand,
+    TlsConfig, TlsFiles, WorkerCommand,
 };
 use iocluster_duration::CliDuration;
 
@@ -206,6 +206,19 @@ struct ServeArgs {
         requires = "recovery"
     )]
     recovery_run_middlewares: bool,
+    /// Serve HTTPS on the public port with this certificate chain (PEM,
+    /// the server's certificate first); read again on SIGHUP, which then
+    /// drops no connection (SIGUSR2 rolls the workers). TLS is terminated
+    /// by the workers, each connection handed over unread.
+    #[arg(long, env = "IOCLUSTER_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, env = "IOCLUSTER_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+    /// With --tls-cert: answer a plain-HTTP request on the port with a
+    /// redirect to https:// (default: 400).
+    #[arg(long, env = "IOCLUSTER_TLS_REDIRECT", requires = "tls_cert")]
+    tls_redirect: bool,
     /// This node's number in the fleet (in every session id it makes);
     /// default: random at each start. Set it for a static --peers list.
     #[arg(long, env = "IOCLUSTER_NODE_ID")]
@@ -277,6 +290,16 @@ impl ServeArgs {
             admin,
             admin_public: self.admin_public,
             engine,
+            tls: match (&self.tls_cert, &self.tls_key) {
+                (Some(cert), Some(key)) => Some(TlsConfig {
+                    files: TlsFiles {
+                        cert: cert.clone(),
+                        key: key.clone(),
+                    },
+                    redirect_http: self.tls_redirect,
+                }),
+                _ => None,
+            },
             peers: PeerConfig {
                 node_id: self.node_id,
                 listen: self.peer_listen,

@@ -74,7 +74,8 @@ missing_packages=()
 { command -v apache2 >/dev/null 2>&1 || [ -x /usr/sbin/apache2 ]; } \
     || missing_packages+=(apache2)
 command -v chromium >/dev/null 2>&1 || missing_packages+=(chromium)
-# openssl makes the certificates of the Redis TLS tests (crates/redis/tests/tls.rs).
+# openssl makes the certificates of the TLS tests (crates/redis/tests/tls.rs,
+# tests/js/test/tls.test.js).
 command -v openssl >/dev/null 2>&1 || missing_packages+=(openssl)
 if [ "${#missing_packages[@]}" -gt 0 ]; then
     echo "${missing_packages[*]} not found (load-balancer and browser tests):" \

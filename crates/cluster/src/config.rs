@@ -217,6 +217,16 @@ impl std::fmt::Debug for PeerConfig {
     }
 }
 
+/// HTTPS on the public port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// The certificate chain and key (PEM), read again on SIGHUP.
+    pub files: crate::tls::TlsFiles,
+    /// Answer a plain-HTTP request on the TLS port with a redirect to
+    /// `https://` instead of a 400.
+    pub redirect_http: bool,
+}
+
 /// The master's options. Every default is here, and the `iocluster`
 /// command line shows and uses these same values.
 #[derive(Debug, Clone)]
@@ -258,6 +268,8 @@ pub struct ClusterConfig {
     pub socketio: SocketIoOptions,
     /// The other nodes of the fleet.
     pub peers: PeerConfig,
+    /// HTTPS on the public port; none (the default): plain HTTP.
+    pub tls: Option<TlsConfig>,
 }
 
 impl ClusterConfig {
@@ -300,6 +312,7 @@ impl Default for ClusterConfig {
             engine: EngineOptions::default(),
             socketio: SocketIoOptions::default(),
             peers: PeerConfig::default(),
+            tls: None,
         }
     }
 }

@@ -27,6 +27,8 @@ pub(crate) enum HandoffKind {
     /// (`x-iocluster-client-addr`), which only such connections are
     /// trusted with.
     Peer,
+    /// A client's TLS connection, unread: the worker terminates TLS.
+    Tls,
 }
 
 impl HandoffKind {
@@ -36,6 +38,7 @@ impl HandoffKind {
             HandoffKind::ProxyServer => 1,
             HandoffKind::ProxyClient => 2,
             HandoffKind::Peer => 3,
+            HandoffKind::Tls => 4,
         }
     }
 
@@ -45,6 +48,7 @@ impl HandoffKind {
             1 => Some(HandoffKind::ProxyServer),
             2 => Some(HandoffKind::ProxyClient),
             3 => Some(HandoffKind::Peer),
+            4 => Some(HandoffKind::Tls),
             _ => None,
         }
     }

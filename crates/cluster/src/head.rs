@@ -39,6 +39,10 @@ pub(crate) struct RequestHead {
     pub method: String,
     /// The path, without the query.
     pub path: String,
+    /// The request target as sent (path and query).
+    pub target: String,
+    /// The `Host` header.
+    pub host: Option<String>,
     /// The `sid` query parameter.
     pub sid: Option<String>,
     /// The `X-Forwarded-For` header.
@@ -112,6 +116,8 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Option<RequestHead>, HeadError> {
                 bytes: Bytes::new(),
                 method: request.method.unwrap_or("").to_owned(),
                 path: path.to_owned(),
+                target: target.to_owned(),
+                host: header("host").map(str::to_owned),
                 sid: EngineQuery::parse(query).sid.map(str::to_owned),
                 forwarded_for: header("x-forwarded-for").map(str::to_owned),
                 origin: header("origin").map(str::to_owned),

@@ -42,15 +42,17 @@ mod outbox;
 pub mod peer;
 mod report;
 mod sid;
+mod tls;
 mod worker;
 
 pub use config::{
-    Balance, ClusterConfig, EngineOptions, PeerConfig, RecoveryOptions, SocketIoOptions,
+    Balance, ClusterConfig, EngineOptions, PeerConfig, RecoveryOptions, SocketIoOptions, TlsConfig,
 };
 pub use master::WorkerCommand;
 pub use metrics::{Labels, Metric, Values, label};
 pub use report::CounterSource;
 pub use sid::{InstanceId, NodeId};
+pub use tls::TlsFiles;
 pub use worker::{AdapterConnect, WorkerContext};
 
 use std::ffi::OsString;
@@ -78,6 +80,9 @@ pub enum ClusterError {
         "the admin endpoint {0} is not on loopback: it has no authentication; use a loopback address, or allow it explicitly (--admin-public) on a private network"
     )]
     AdminNotLoopback(std::net::SocketAddr),
+    /// The TLS certificate or key could not be loaded.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// The peer link could not be set up.
     #[error("peer link: {0}")]
     Peer(String),

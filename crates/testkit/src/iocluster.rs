@@ -85,7 +85,9 @@ impl Master {
             .wait_for_line(WAIT, "iocluster to print its addresses", |line| {
                 // Workers share the master's stdout and may have written
                 // part of a line already: look anywhere in a line.
-                if let Some(rest) = after(line, "iocluster listening on http://") {
+                let listening = after(line, "iocluster listening on http://")
+                    .or_else(|| after(line, "iocluster listening on https://"));
+                if let Some(rest) = listening {
                     addr = rest.split_whitespace().next().and_then(|a| a.parse().ok());
                 } else if let Some(rest) = after(line, "iocluster admin on http://") {
                     admin = rest

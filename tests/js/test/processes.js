@@ -384,7 +384,7 @@ export async function startCluster({
     Running: RunningCluster,
     ready: async (cluster) => {
       const [listening, admin] = await stdoutMatches(cluster, [
-        /iocluster listening on (http:\/\/\S+)/,
+        /iocluster listening on (https?:\/\/\S+)/,
         /iocluster admin on (http:\/\/\S+)\/status/,
       ]);
       cluster.url = listening[1];

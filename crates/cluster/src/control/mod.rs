@@ -126,6 +126,8 @@ pub(crate) enum MasterMessage {
         /// Request number, echoed in the answer.
         request: u64,
     },
+    /// Read the TLS certificate and key again (SIGHUP).
+    ReloadTls,
     /// Where a node is reachable, answering a `PeerLookup`.
     PeerAddress {
         /// The request number.

@@ -2,6 +2,8 @@
 //! its request head, hands the socket over, and supervises the workers.
 //!
 //! - [`router`]: accept, read the head, route by sid or balance, hand off;
+//! - [`tls_port`]: the public port when it speaks TLS (nothing read: hand
+//!   off by the client's address);
 //! - [`supervise`]: start workers, restart those that exit (with backoff),
 //!   rolling restarts, graceful shutdown;
 //! - [`inbox`]: what a worker's frames ask of the master;
@@ -26,6 +28,7 @@ mod spawn;
 mod stats;
 mod supervise;
 mod table;
+mod tls_port;
 
 pub use spawn::WorkerCommand;
 
@@ -137,7 +140,8 @@ async fn peering_of(
 }
 
 /// Runs a master until SIGTERM or SIGINT: binds, starts the workers, routes
-/// connections, restarts workers that exit, rolls them on SIGHUP.
+/// connections, restarts workers that exit, rolls them on SIGUSR2 (and on
+/// SIGHUP without TLS; with TLS, SIGHUP reloads the certificate).
 pub(crate) async fn run_master(
     config: ClusterConfig,
     command: WorkerCommand,
@@ -152,6 +156,11 @@ pub(crate) async fn run_master(
         Some(addr) => Some(admin::bind(addr).await?),
         None => None,
     };
+    // A certificate that does not load stops the master now, not each
+    // worker at its start.
+    if let Some(tls) = &config.tls {
+        tls.files.load().map_err(ClusterError::Tls)?;
+    }
     let first_instance = random_u32()? & 0x7fff_ffff;
     let peering = Arc::new(peering_of(&config, directory).await?);
     let peer_listener = match config.peers.listen {
@@ -181,14 +190,20 @@ pub(crate) async fn run_master(
     let mut terminate = signal(SignalKind::terminate()).map_err(ClusterError::Signal)?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(ClusterError::Signal)?;
     let mut hangup = signal(SignalKind::hangup()).map_err(ClusterError::Signal)?;
+    let mut roll = signal(SignalKind::user_defined2()).map_err(ClusterError::Signal)?;
     for slot in 0..master.config.workers {
         master.launch(slot)?;
     }
     if let Some(admin) = admin {
         admin::serve(Arc::clone(&master), admin);
     }
+    let scheme = if master.config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     println!(
-        "iocluster listening on http://{local} with {} workers",
+        "iocluster listening on {scheme}://{local} with {} workers",
         master.config.workers
     );
     tracing::info!(%local, workers = master.config.workers, balance = %master.config.balance, "master listening");
@@ -211,7 +226,19 @@ pub(crate) async fn run_master(
         tokio::select! {
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
+            // SIGHUP reloads: a TLS node its certificate, in place
+            // (renewals are frequent and must drop no one); a node without
+            // TLS has nothing to reload in place and rolls its workers.
             _ = hangup.recv() => {
+                if master.config.tls.is_some() {
+                    master.reload_tls();
+                } else {
+                    let master = Arc::clone(&master);
+                    tokio::spawn(async move { master.rolling_restart().await });
+                }
+            }
+            // SIGUSR2 rolls the workers on any node (a new build of the app).
+            _ = roll.recv() => {
                 let master = Arc::clone(&master);
                 tokio::spawn(async move { master.rolling_restart().await });
             }

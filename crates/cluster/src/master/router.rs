@@ -12,6 +12,8 @@ use tokio::net::{TcpListener, TcpStream};
 
 use super::Master;
 use super::stats::bump;
+use super::table::Table;
+use crate::config::Balance;
 use crate::handoff::{HandoffKind, HandoffSender};
 use crate::head::{HeadError, RequestHead, read_head};
 use crate::sid::{SessionHome, home_of};
@@ -48,7 +50,7 @@ pub(crate) async fn accept_loop(master: Arc<Master>, listener: TcpListener) {
 }
 
 /// Where a request goes.
-enum Route {
+pub(super) enum Route {
     Worker(Arc<HandoffSender>),
     UnknownSid,
     NoWorker,
@@ -56,6 +58,9 @@ enum Route {
 
 async fn handle(master: Arc<Master>, mut stream: TcpStream, remote: SocketAddr) {
     let _ = stream.set_nodelay(true);
+    if master.config.tls.is_some() {
+        return super::tls_port::handle(master, stream, remote).await;
+    }
     let head = match read_head(
         &mut stream,
         master.config.max_head,
@@ -164,15 +169,30 @@ fn route(
             _ => Route::UnknownSid,
         };
     }
+    pick(
+        master,
+        &mut table,
+        master.config.balance,
+        remote,
+        head.forwarded_for.as_deref(),
+    )
+}
+
+/// A worker for a connection that names no session, by `balance`.
+pub(super) fn pick(
+    master: &Master,
+    table: &mut Table,
+    balance: Balance,
+    remote: SocketAddr,
+    forwarded_for: Option<&str>,
+) -> Route {
     let now = Instant::now();
     let candidates = table.candidates(now);
     let loads: Vec<_> = candidates.iter().map(|(_, c)| *c).collect();
-    let Some(slot) = master.balancer.pick(
-        master.config.balance,
-        &loads,
-        Some(remote.ip()),
-        head.forwarded_for.as_deref(),
-    ) else {
+    let Some(slot) = master
+        .balancer
+        .pick(balance, &loads, Some(remote.ip()), forwarded_for)
+    else {
         return Route::NoWorker;
     };
     let Some((instance, _)) = candidates.iter().find(|(_, c)| c.slot == slot) else {
@@ -188,7 +208,7 @@ fn route(
 }
 
 /// A response with an empty text body.
-fn plain(status: StatusCode) -> Response<String> {
+pub(super) fn plain(status: StatusCode) -> Response<String> {
     let mut response = Response::new(String::new());
     *response.status_mut() = status;
     response
@@ -198,7 +218,7 @@ fn plain(status: StatusCode) -> Response<String> {
 }
 
 /// A response with a JSON body.
-fn json(status: StatusCode, body: &str) -> Response<String> {
+pub(super) fn json(status: StatusCode, body: &str) -> Response<String> {
     let mut response = Response::new(body.to_owned());
     *response.status_mut() = status;
     response.headers_mut().insert(

@@ -71,6 +71,22 @@ pub(crate) fn spawn(
         .env(vars::THREADS, config.threads_per_worker().to_string())
         .env(vars::ENGINE, engine)
         .env(vars::SOCKETIO, socketio)
+        .env(
+            vars::TLS_CERT,
+            config
+                .tls
+                .as_ref()
+                .map(|t| t.files.cert.as_os_str())
+                .unwrap_or_default(),
+        )
+        .env(
+            vars::TLS_KEY,
+            config
+                .tls
+                .as_ref()
+                .map(|t| t.files.key.as_os_str())
+                .unwrap_or_default(),
+        )
         .stdin(std::process::Stdio::null());
     // SAFETY: the closure runs between fork and exec and only makes
     // async-signal-safe system calls (fcntl, prctl).

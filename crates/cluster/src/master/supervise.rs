@@ -1,7 +1,8 @@
 //! Supervision, in the vocabulary of OTP and systemd: start a worker per
 //! slot, restart one that exits with exponential backoff (reset once a
 //! worker has stayed up [`ClusterConfig::backoff_reset`]), replace every
-//! worker one at a time on SIGHUP, stop gracefully on SIGTERM.
+//! worker one at a time (SIGUSR2, and SIGHUP without TLS), reload the
+//! TLS certificate in place (SIGHUP with TLS), stop gracefully on SIGTERM.
 //!
 //! [`ClusterConfig::backoff_reset`]: crate::ClusterConfig::backoff_reset
 
@@ -154,6 +155,28 @@ impl Master {
         worker
             .control
             .send(Frame::control(&MasterMessage::Shutdown));
+    }
+
+    /// SIGHUP with TLS: the certificate files are read again, and no
+    /// worker restarts; when they
+    /// load, every running worker reads them too (new handshakes get the
+    /// new certificate, connections already up keep theirs); when they do
+    /// not, the old certificate stays and the error is logged.
+    pub(super) fn reload_tls(&self) {
+        let Some(tls) = &self.config.tls else {
+            return;
+        };
+        match tls.files.load() {
+            Ok(_) => {
+                tracing::info!("TLS certificate reloaded");
+                for worker in self.table().workers.values() {
+                    worker
+                        .control
+                        .send(Frame::control(&MasterMessage::ReloadTls));
+                }
+            }
+            Err(error) => tracing::error!(%error, "TLS certificate not reloaded"),
+        }
     }
 
     /// Replaces every worker, one at a time: the new one must be ready

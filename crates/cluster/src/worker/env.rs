@@ -7,6 +7,7 @@ use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use crate::ClusterError;
 use crate::config::{EngineOptions, SocketIoOptions};
 use crate::sid::{InstanceId, NodeId};
+use crate::tls::TlsFiles;
 
 /// The variables the master sets for each worker it starts.
 pub(crate) mod vars {
@@ -19,6 +20,8 @@ pub(crate) mod vars {
     pub(crate) const SOCKETIO: &str = "IOCLUSTER_SOCKETIO";
     pub(crate) const NODE: &str = "IOCLUSTER_NODE";
     pub(crate) const PEER_SECRET: &str = "IOCLUSTER_PEER_SECRET";
+    pub(crate) const TLS_CERT: &str = "IOCLUSTER_TLS_CERT";
+    pub(crate) const TLS_KEY: &str = "IOCLUSTER_TLS_KEY";
 }
 
 /// What a worker process learns from its environment.
@@ -28,6 +31,8 @@ pub(crate) struct WorkerEnv {
     pub(crate) node: NodeId,
     /// The secret of the peer links, when this node has any.
     pub(crate) peer_secret: Option<String>,
+    /// The certificate and key, when the public port speaks TLS.
+    pub(crate) tls: Option<TlsFiles>,
     /// The handoff and control descriptors, until taken.
     channels: Option<(RawFd, RawFd)>,
     pub(crate) max_head: usize,
@@ -98,6 +103,16 @@ impl WorkerEnv {
             peer_secret: std::env::var(vars::PEER_SECRET)
                 .ok()
                 .filter(|s| !s.is_empty()),
+            tls: match (
+                std::env::var_os(vars::TLS_CERT).filter(|v| !v.is_empty()),
+                std::env::var_os(vars::TLS_KEY).filter(|v| !v.is_empty()),
+            ) {
+                (Some(cert), Some(key)) => Some(TlsFiles {
+                    cert: cert.into(),
+                    key: key.into(),
+                }),
+                _ => None,
+            },
             instance: InstanceId(instance.parse().map_err(|_| {
                 ClusterError::Environment(format!("{} is not a number", vars::INSTANCE))
             })?),

@@ -34,6 +34,8 @@ pub(crate) enum Order {
     Shutdown,
     /// Send the worker's counters, with this request number.
     Report(u64),
+    /// Read the TLS certificate again.
+    ReloadTls,
 }
 
 /// The worker's end of its control channel.
@@ -205,6 +207,7 @@ impl MasterLink {
         match message {
             MasterMessage::Shutdown => return Some(Order::Shutdown),
             MasterMessage::ReportRequest { request } => return Some(Order::Report(request)),
+            MasterMessage::ReloadTls => return Some(Order::ReloadTls),
             MasterMessage::PeerAddress { request, addr } => {
                 let waiter = self
                     .lookups

@@ -8,10 +8,12 @@
 //! - [`proxy`]: requests for another worker's session (on a kept-alive
 //!   connection, or of another node);
 //! - [`peers`]: pooled, authenticated connections to other nodes;
+//! - [`health`]: `/health`, for the TLS port where the master reads nothing;
 //! - this file: the run loop, serving → draining → closed.
 
 mod context;
 pub(crate) mod env;
+mod health;
 pub(crate) mod link;
 mod peers;
 mod proxy;
@@ -38,6 +40,7 @@ use crate::handoff::{Handoff, HandoffReceiver};
 use crate::outbox::Outbox;
 use crate::peer::auth::PeerSecret;
 use crate::report::CounterSource;
+use crate::tls::Acceptor;
 use env::WorkerEnv;
 use link::{MasterLink, Order};
 use peers::PeerClients;
@@ -181,11 +184,21 @@ pub(crate) async fn run_worker(
         forward_foreign_sessions,
     ));
     // Connections from other nodes: the client is who they say.
+    let tls = match env.tls.clone() {
+        Some(files) => Some(Arc::new(
+            Acceptor::new(files).map_err(ClusterError::Environment)?,
+        )),
+        None => None,
+    };
+    // On the TLS port the master reads nothing, so `/health` is answered
+    // here.
+    let router = router.layer(axum::middleware::from_fn(health::answer_health));
     let routers = serve::Routers {
         peer: router
             .clone()
             .layer(axum::middleware::from_fn(trust_client_addr)),
         public: router,
+        tls,
     };
     link.report_ready();
     tracing::info!(instance = %env.instance, pid = std::process::id(), "worker ready");
@@ -214,6 +227,16 @@ pub(crate) async fn run_worker(
                     state = state.stop();
                 }
                 Some(Order::Report(request)) => link.report(request, context.report()),
+                Some(Order::ReloadTls) => {
+                    if let Some(acceptor) = &routers.tls {
+                        match acceptor.reload() {
+                            Ok(()) => tracing::info!("TLS certificate reloaded"),
+                            Err(error) => {
+                                tracing::error!(%error, "TLS certificate not reloaded: keeping the old one")
+                            }
+                        }
+                    }
+                }
                 None => {}
             },
             Event::Frame(None) => {

@@ -4,6 +4,8 @@
 //! one of our sessions, or complete our own proxy request.
 
 use std::os::fd::OwnedFd;
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use bytes::Bytes;
@@ -12,13 +14,18 @@ use tokio::net::UnixStream;
 
 use super::link::MasterLink;
 use crate::handoff::{Handoff, HandoffKind};
+use crate::tls::Acceptor;
 
 /// The app as clients reach it, and as other nodes do (who say who the
-/// client is).
+/// client is); the TLS acceptor when the public port speaks TLS.
 pub(crate) struct Routers {
     pub(crate) public: Router,
     pub(crate) peer: Router,
+    pub(crate) tls: Option<Arc<Acceptor>>,
 }
+
+/// How long a TLS handshake may take.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves one handoff; each connection in a task of its own.
 pub(crate) fn serve_handoff(
@@ -39,6 +46,36 @@ pub(crate) fn serve_handoff(
                         .await
                 {
                     tracing::debug!(%error, "connection ended with an error");
+                }
+            });
+        }
+        HandoffKind::Tls => {
+            let (Some(stream), Some(acceptor)) = (tcp_stream(handoff.fd), routers.tls.as_ref())
+            else {
+                return;
+            };
+            let acceptor = acceptor.acceptor();
+            let router = routers.public.clone();
+            tokio::spawn(async move {
+                let remote = stream.peer_addr().ok();
+                let _ = stream.set_nodelay(true);
+                let tls = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream))
+                    .await
+                {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(error)) => {
+                        tracing::debug!(?remote, %error, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(?remote, "TLS handshake not done in time");
+                        return;
+                    }
+                };
+                if let Err(error) =
+                    iocluster_engineio::serve_io(tls, remote, Bytes::new(), router, limits).await
+                {
+                    tracing::debug!(%error, "TLS connection ended with an error");
                 }
             });
         }
