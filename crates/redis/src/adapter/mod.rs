@@ -19,7 +19,7 @@ mod factory;
 mod link;
 mod pending;
 mod remote;
-mod sharded;
+pub(crate) mod sharded;
 
 use std::sync::Arc;
 use std::time::Duration;
