@@ -34,6 +34,9 @@ mod adapter;
 mod balance;
 mod config;
 mod control;
+#[cfg(any(test, fuzzing))]
+#[doc(hidden)]
+pub mod fuzz;
 mod handoff;
 mod head;
 mod master;

@@ -13,6 +13,9 @@ mod cookie;
 mod cors;
 mod engine;
 mod error;
+#[cfg(any(test, fuzzing))]
+#[doc(hidden)]
+pub mod fuzz;
 mod handler;
 mod handshake;
 mod heartbeat;

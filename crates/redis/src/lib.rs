@@ -34,6 +34,9 @@ mod adapter;
 mod channels;
 mod emitter;
 mod error;
+#[cfg(any(test, fuzzing))]
+#[doc(hidden)]
+pub mod fuzz;
 pub mod msgpack;
 mod redis;
 mod stats;

@@ -13,6 +13,9 @@ mod ack;
 pub mod adapter;
 mod client;
 mod config;
+#[cfg(any(test, fuzzing))]
+#[doc(hidden)]
+pub mod fuzz;
 mod namespace;
 mod operators;
 pub mod parser;

@@ -184,7 +184,9 @@ pub(crate) fn decode(envelope: Bytes) -> Result<(Header, Vec<Bytes>), EnvelopeEr
         return Err(EnvelopeError::Truncated);
     }
     let count = rest.get_u16() as usize;
-    let mut parts = Vec::with_capacity(count);
+    // Each part takes at least its 4-byte length: reserve no more than the
+    // input can hold, whatever the count says.
+    let mut parts = Vec::with_capacity(count.min(rest.len() / 4));
     for _ in 0..count {
         if rest.len() < 4 {
             return Err(EnvelopeError::Truncated);

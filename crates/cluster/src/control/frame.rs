@@ -55,7 +55,7 @@ impl Frame {
         }
     }
 
-    pub(super) fn encode(self, from_worker: bool) -> Bytes {
+    pub(crate) fn encode(self, from_worker: bool) -> Bytes {
         match self {
             Frame::Control(json) => {
                 let mut buf = BytesMut::with_capacity(1 + json.len());
@@ -99,7 +99,7 @@ impl Frame {
         }
     }
 
-    pub(super) fn decode(mut frame: Bytes, from_worker: bool) -> Option<Frame> {
+    pub(crate) fn decode(mut frame: Bytes, from_worker: bool) -> Option<Frame> {
         if frame.is_empty() {
             return None;
         }

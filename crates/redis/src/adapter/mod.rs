@@ -20,7 +20,7 @@ mod link;
 mod pending;
 mod publisher;
 mod remote;
-mod sharded;
+pub(crate) mod sharded;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -241,8 +241,12 @@ impl Reader<'_> {
             (-1, 12) => {
                 let nanos = self.u32()? as i64;
                 let seconds = i64::from_be_bytes(self.array_of()?);
+                // Saturating: seconds near i64::MAX are still a date,
+                // whatever it prints, never an overflow.
                 Value::String(date::iso_from_millis(
-                    seconds.saturating_mul(1000) + nanos / 1_000_000,
+                    seconds
+                        .saturating_mul(1000)
+                        .saturating_add(nanos / 1_000_000),
                 ))
             }
             _ => Value::Array(vec![Value::from(kind), self.binary(len)?]),
@@ -259,4 +263,25 @@ fn float(f: f64) -> Value {
         return Value::from(f as i64);
     }
     Number::from_f64(f).map_or(Value::Null, Value::Number)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamp_96_near_the_largest_second_does_not_overflow() {
+        // Found by the `redis_msgpack` fuzz target: `ext 8` of 12 bytes,
+        // type -1, whose milliseconds overflowed an i64 on the addition
+        // of the nanoseconds (a panic with overflow checks).
+        let crash = [
+            0xc7, 0x0c, 0xff, 0x00, 0xff, 0xff, 0x65, 0x1d, 0xff, 0xcd, 0xff, 0xff, 0xff, 0xff,
+            0x6b, 0x30, 0x38, 0xff,
+        ];
+        assert_eq!(decode(&crash), Err(DecodeError::TrailingBytes(3)));
+        let mut largest = vec![0xc7, 0x0c, 0xff];
+        largest.extend_from_slice(&999_999_999u32.to_be_bytes());
+        largest.extend_from_slice(&i64::MAX.to_be_bytes());
+        assert!(matches!(decode(&largest), Ok((Value::String(_), _))));
+    }
 }

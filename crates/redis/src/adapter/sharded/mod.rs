@@ -14,7 +14,7 @@ mod config;
 mod core;
 mod factory;
 mod rooms;
-mod wire;
+pub(crate) mod wire;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
