@@ -7,6 +7,9 @@
 # Respects CARGO_TARGET_DIR (and any target-dir in .cargo/config.toml).
 set -euo pipefail
 
+# No incremental caches: they double the target dir and CI builds once.
+export CARGO_INCREMENTAL=0
+
 cd "$(dirname "$0")/.."
 STEP="setup"
 START=$SECONDS
