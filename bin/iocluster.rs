@@ -206,6 +206,11 @@ struct ServeArgs {
         requires = "recovery"
     )]
     recovery_run_middlewares: bool,
+    /// Do not serve the socket.io-client bundle at
+    /// /socket.io/socket.io.min.js (and .js, .msgpack.min.js, .esm.min.js,
+    /// their source maps); the built-in chat page loads it from there.
+    #[arg(long, env = "IOCLUSTER_NO_SERVE_CLIENT")]
+    no_serve_client: bool,
     /// Serve HTTPS on the public port with this certificate chain (PEM,
     /// the server's certificate first); read again on SIGHUP, which then
     /// drops no connection (SIGUSR2 rolls the workers). TLS is terminated
@@ -316,6 +321,7 @@ impl ServeArgs {
                     max_disconnection_ms: millis(duration),
                     skip_middlewares: !self.recovery_run_middlewares,
                 }),
+                serve_client: !self.no_serve_client,
             },
             ..defaults()
         };
@@ -502,4 +508,30 @@ fn emit(
         };
         result.map_err(|e| format!("emit failed: {e}"))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// The master passes its workers `IOCLUSTER_WORKER_*` variables, and a
+    /// worker of the built-in app parses this command line too: an option
+    /// reading one of them would be set in every worker.
+    #[test]
+    fn no_option_reads_a_worker_variable() {
+        let command = Cli::command();
+        let mut commands = vec![&command];
+        commands.extend(command.get_subcommands());
+        for command in commands {
+            for arg in command.get_arguments() {
+                if let Some(env) = arg.get_env() {
+                    let env = env.to_string_lossy();
+                    assert!(env.starts_with("IOCLUSTER_"), "{env}");
+                    assert!(!env.starts_with("IOCLUSTER_WORKER_"), "{env}");
+                }
+            }
+        }
+    }
 }
