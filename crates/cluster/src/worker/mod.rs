@@ -102,7 +102,10 @@ enum State {
     /// in the state, not counted from each wake-up: frames arriving more
     /// often than `DRAIN_CHECK` (a status poll asks every worker for its
     /// counters) must not put it off for ever.
-    Closed { check_at: Instant, deadline: Instant },
+    Closed {
+        check_at: Instant,
+        deadline: Instant,
+    },
 }
 
 impl State {

@@ -62,7 +62,7 @@ impl Context {
     }
 
     /// Connects `count` Socket.IO clients over `kind`, at most
-    /// `connect_concurrency` at once, within [`SETUP_LIMIT`]; records each
+    /// `connect_concurrency` at once, within the run's `setup_limit`; records each
     /// open latency in `latency` and counts failures.
     pub async fn connect_clients(
         &self,
@@ -70,7 +70,7 @@ impl Context {
         kind: TransportKind,
         latency: &LatencyRecorder,
     ) -> Vec<SocketClient> {
-        let limit = tokio::time::sleep(SETUP_LIMIT);
+        let limit = tokio::time::sleep(self.options.setup_limit);
         tokio::pin!(limit);
         let mut pending = futures_util::stream::iter(0..count)
             .map(|_| async {
