@@ -9,19 +9,23 @@ use crate::config::{EngineOptions, SocketIoOptions};
 use crate::sid::{InstanceId, NodeId};
 use crate::tls::TlsFiles;
 
-/// The variables the master sets for each worker it starts.
+/// The variables the master sets for each worker it starts. Every name
+/// starts with `IOCLUSTER_WORKER_`, a prefix no option of the `iocluster`
+/// command line reads: a worker running the built-in app parses that
+/// command line too, and would take an empty `IOCLUSTER_TLS_CERT` as an
+/// option given without its value.
 pub(crate) mod vars {
-    pub(crate) const INSTANCE: &str = "IOCLUSTER_INSTANCE";
-    pub(crate) const HANDOFF_FD: &str = "IOCLUSTER_HANDOFF_FD";
-    pub(crate) const CONTROL_FD: &str = "IOCLUSTER_CONTROL_FD";
-    pub(crate) const MAX_HEAD: &str = "IOCLUSTER_MAX_HEAD";
+    pub(crate) const INSTANCE: &str = "IOCLUSTER_WORKER_INSTANCE";
+    pub(crate) const HANDOFF_FD: &str = "IOCLUSTER_WORKER_HANDOFF_FD";
+    pub(crate) const CONTROL_FD: &str = "IOCLUSTER_WORKER_CONTROL_FD";
+    pub(crate) const MAX_HEAD: &str = "IOCLUSTER_WORKER_MAX_HEAD";
     pub(crate) const THREADS: &str = "IOCLUSTER_WORKER_THREADS";
-    pub(crate) const ENGINE: &str = "IOCLUSTER_ENGINE";
-    pub(crate) const SOCKETIO: &str = "IOCLUSTER_SOCKETIO";
-    pub(crate) const NODE: &str = "IOCLUSTER_NODE";
-    pub(crate) const PEER_SECRET: &str = "IOCLUSTER_PEER_SECRET";
-    pub(crate) const TLS_CERT: &str = "IOCLUSTER_TLS_CERT";
-    pub(crate) const TLS_KEY: &str = "IOCLUSTER_TLS_KEY";
+    pub(crate) const ENGINE: &str = "IOCLUSTER_WORKER_ENGINE";
+    pub(crate) const SOCKETIO: &str = "IOCLUSTER_WORKER_SOCKETIO";
+    pub(crate) const NODE: &str = "IOCLUSTER_WORKER_NODE";
+    pub(crate) const PEER_SECRET: &str = "IOCLUSTER_WORKER_PEER_SECRET";
+    pub(crate) const TLS_CERT: &str = "IOCLUSTER_WORKER_TLS_CERT";
+    pub(crate) const TLS_KEY: &str = "IOCLUSTER_WORKER_TLS_KEY";
 }
 
 /// What a worker process learns from its environment.
