@@ -13,6 +13,7 @@
 //! does not support it either): with this adapter no session is restored.
 
 mod acks;
+pub(crate) mod cluster_wire;
 mod config;
 mod core;
 mod factory;
