@@ -13,6 +13,9 @@
 //!   connections.
 //! - [`ShardedRedisAdapterFactory`]: the same over `SPUBLISH`/`SSUBSCRIBE`,
 //!   with Node's subscription modes ([`SubscriptionMode`]).
+//! - [`RedisStreamsAdapterFactory`]: `@socket.io/redis-streams-adapter`'s
+//!   wire (one Redis stream), with connection state recovery across
+//!   servers.
 //!
 //! URLs: `redis://`, `rediss://` (TLS), `redis-cluster://`,
 //! `redis-sentinel://…?sentinelServiceName=NAME`, with `user:password@`.
@@ -47,7 +50,8 @@ mod wire;
 mod vectors;
 
 pub use adapter::{
-    RedisAdapter, RedisAdapterConfig, RedisAdapterFactory, ShardedRedisAdapter,
+    RedisAdapter, RedisAdapterConfig, RedisAdapterFactory, RedisStreamsAdapter,
+    RedisStreamsAdapterConfig, RedisStreamsAdapterFactory, ShardedRedisAdapter,
     ShardedRedisAdapterConfig, ShardedRedisAdapterFactory, SubscriptionMode,
 };
 pub use emitter::{Emitter, EmitterOperator};

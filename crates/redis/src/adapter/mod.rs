@@ -22,6 +22,7 @@ mod pending;
 mod publisher;
 mod remote;
 pub(crate) mod sharded;
+mod streams;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,6 +42,9 @@ use self::link::Link;
 use self::pending::request_timeout;
 pub use self::sharded::{
     ShardedRedisAdapter, ShardedRedisAdapterConfig, ShardedRedisAdapterFactory, SubscriptionMode,
+};
+pub use self::streams::{
+    RedisStreamsAdapter, RedisStreamsAdapterConfig, RedisStreamsAdapterFactory,
 };
 use crate::wire::{
     self, BroadcastParts, DisconnectRequest, FetchRequest, OptsOrder, RequestOpts, RequestType,
