@@ -9,9 +9,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use iocluster_redis::{
-    RedisAdapterConfig, RedisAdapterFactory, ShardedRedisAdapterConfig, ShardedRedisAdapterFactory,
+    RedisAdapterConfig, RedisAdapterFactory, RedisStreamsAdapterConfig, RedisStreamsAdapterFactory,
+    ShardedRedisAdapterConfig, ShardedRedisAdapterFactory,
 };
-use iocluster_socketio::{Payload, Server, ServerConfig};
+use iocluster_socketio::{Payload, RecoveryConfig, Server, ServerConfig};
 use iocluster_testkit::{EventLog, WAIT, within};
 use serde_json::json;
 
@@ -35,6 +36,8 @@ pub enum Factory {
     Classic(RedisAdapterFactory),
     /// The sharded adapter.
     Sharded(ShardedRedisAdapterFactory),
+    /// The streams adapter.
+    Streams(RedisStreamsAdapterFactory),
 }
 
 impl Factory {
@@ -43,6 +46,7 @@ impl Factory {
         match self {
             Factory::Classic(factory) => factory.subscribed(nsp).await,
             Factory::Sharded(factory) => factory.subscribed(nsp).await,
+            Factory::Streams(factory) => factory.started().await,
         }
     }
 }
@@ -84,6 +88,14 @@ impl RustServer {
         RustServer::serve(Factory::Sharded(factory.expect("connect to redis"))).await
     }
 
+    /// Starts one with the streams adapter and connection state recovery
+    /// on (Node's defaults).
+    pub async fn start_streams(url: &str, config: RedisStreamsAdapterConfig) -> RustServer {
+        let connect = RedisStreamsAdapterFactory::connect(url, config);
+        let factory = within(WAIT, "the streams adapter to connect", connect).await;
+        RustServer::serve(Factory::Streams(factory.expect("connect to redis"))).await
+    }
+
     async fn serve(factory: Factory) -> RustServer {
         let io = match &factory {
             Factory::Classic(classic) => {
@@ -92,6 +104,10 @@ impl RustServer {
             Factory::Sharded(sharded) => {
                 Server::with_adapter(ServerConfig::default(), sharded.clone())
             }
+            Factory::Streams(streams) => Server::with_adapter(
+                ServerConfig::default().recovery(RecoveryConfig::default()),
+                streams.clone(),
+            ),
         };
         io.on_connection(|socket| {
             socket.set_data(json!({"server": "rust"}));
