@@ -179,7 +179,7 @@ pub(crate) fn range_entries(reply: RedisValue) -> (Vec<RawEntry>, usize) {
 pub(crate) fn read_entries(reply: RedisValue) -> (Vec<RawEntry>, usize) {
     let streams = match reply {
         RedisValue::Null => return (Vec::new(), 0),
-        RedisValue::Map(map) => map.inner().into_iter().map(|(_, v)| v).collect(),
+        RedisValue::Map(map) => map.inner().into_values().collect(),
         RedisValue::Array(streams) => streams
             .into_iter()
             .filter_map(|stream| list_of(stream).and_then(|s| s.into_iter().nth(1)))
