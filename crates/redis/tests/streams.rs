@@ -9,11 +9,12 @@
 mod support;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use iocluster_redis::RedisStreamsAdapterConfig;
-use iocluster_socketio::Payload;
+use iocluster_socketio::{Payload, RecoveryConfig};
 use iocluster_testkit::{NodePeer, RedisServer, WAIT, WsClient, redis_cli, within};
 use serde_json::{Value, json};
 use support::{Factory, RustServer};
@@ -554,4 +555,77 @@ async fn a_session_we_persisted_is_restored_by_node_with_every_broadcast_it_miss
     // Its rooms came back with it.
     peer.ok(emit(5, json!(["r"]))).await;
     assert_eq!(ticks(&mut back, 3).await, [3, 4, 5]);
+}
+
+/// A recovering socket held in a middleware (`skip_middlewares` off) while
+/// other servers broadcast: the reader of its server waits for it, so the
+/// broadcasts written meanwhile reach it live, after the missed ones, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broadcasts_written_while_a_recovered_socket_connects_reach_it_exactly_once() {
+    let redis = RedisServer::start().await;
+    let recovery = RecoveryConfig {
+        skip_middlewares: false,
+        ..RecoveryConfig::default()
+    };
+    let a = RustServer::start_streams_with(
+        &redis.url(),
+        RedisStreamsAdapterConfig::default(),
+        recovery,
+    )
+    .await;
+    let b = RustServer::start_streams(&redis.url(), RedisStreamsAdapterConfig::default()).await;
+    let (entered_tx, mut entered) = tokio::sync::mpsc::unbounded_channel();
+    let release = Arc::new(tokio::sync::Semaphore::new(0));
+    let releasing = Arc::clone(&release);
+    a.io.of("/").use_middleware(move |socket| {
+        let recovering = socket.auth().get("pid").is_some();
+        let (entered, release) = (entered_tx.clone(), Arc::clone(&releasing));
+        async move {
+            if recovering {
+                let _ = entered.send(());
+                let _ = release.acquire().await;
+            }
+            Ok(())
+        }
+    });
+    let mut client = WsClient::open(a.addr).await.unwrap();
+    client.connect_namespace("40").await.unwrap();
+    let (id, pid) = (client.id.clone(), client.recovery_pid.clone().unwrap());
+    let mut watcher = WsClient::open(b.addr).await.unwrap();
+    watcher.connect_namespace("40").await.unwrap();
+    for n in 0..3 {
+        b.io.emit("tick", json!(n));
+    }
+    assert_eq!(ticks(&mut client, 3).await, [0, 1, 2]);
+    let offset = client.offset.clone().unwrap();
+    drop(client);
+    session_in_redis(redis.port, &pid).await;
+    for n in 3..5 {
+        b.io.emit("tick", json!(n));
+    }
+
+    let mut back = WsClient::open(a.addr).await.unwrap();
+    let auth = json!({ "pid": pid, "offset": offset });
+    let connecting = tokio::spawn(async move {
+        back.connect_namespace(&format!("40{auth}")).await.unwrap();
+        back
+    });
+    within(
+        WAIT,
+        "the recovering socket in the middleware",
+        entered.recv(),
+    )
+    .await;
+    // Written while it waits; read by b (and a) meanwhile.
+    for n in 5..7 {
+        b.io.emit("tick", json!(n));
+    }
+    assert_eq!(ticks(&mut watcher, 7).await, [0, 1, 2, 3, 4, 5, 6]);
+    release.add_permits(1);
+    let mut back = within(WAIT, "the recovered CONNECT", connecting)
+        .await
+        .unwrap();
+    assert_eq!(back.id, id, "recovered");
+    b.io.emit("tick", json!(7));
+    assert_eq!(ticks(&mut back, 5).await, [3, 4, 5, 6, 7]);
 }

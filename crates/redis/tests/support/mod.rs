@@ -91,9 +91,20 @@ impl RustServer {
     /// Starts one with the streams adapter and connection state recovery
     /// on (Node's defaults).
     pub async fn start_streams(url: &str, config: RedisStreamsAdapterConfig) -> RustServer {
+        RustServer::start_streams_with(url, config, RecoveryConfig::default()).await
+    }
+
+    /// The same with recovery options.
+    pub async fn start_streams_with(
+        url: &str,
+        config: RedisStreamsAdapterConfig,
+        recovery: RecoveryConfig,
+    ) -> RustServer {
         let connect = RedisStreamsAdapterFactory::connect(url, config);
         let factory = within(WAIT, "the streams adapter to connect", connect).await;
-        RustServer::serve(Factory::Streams(factory.expect("connect to redis"))).await
+        let factory = factory.expect("connect to redis");
+        let io = Server::with_adapter(ServerConfig::default().recovery(recovery), factory.clone());
+        RustServer::serve_io(io, Factory::Streams(factory)).await
     }
 
     async fn serve(factory: Factory) -> RustServer {
@@ -109,6 +120,10 @@ impl RustServer {
                 streams.clone(),
             ),
         };
+        RustServer::serve_io(io, factory).await
+    }
+
+    async fn serve_io(io: Server, factory: Factory) -> RustServer {
         io.on_connection(|socket| {
             socket.set_data(json!({"server": "rust"}));
             socket.on("join", |socket, payload, ack| {
