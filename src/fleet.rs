@@ -185,8 +185,16 @@ impl Fleet {
                 let factory = RedisStreamsAdapterFactory::connect(url, config)
                     .await
                     .map_err(|e| format!("cannot connect to Redis at {url}: {e}"))?;
-                // Serve once every entry written from now on reaches us.
-                factory.started().await;
+                // Serve once every entry written from now on reaches us
+                // (the reader retries until Redis answers; it did a moment
+                // ago, so this is a round trip, bounded anyway).
+                let started = std::time::Duration::from_secs(5);
+                if tokio::time::timeout(started, factory.started())
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!("the Redis stream reader has not started yet; serving anyway");
+                }
                 return Ok(Some(Arc::new(factory)));
             }
         };
