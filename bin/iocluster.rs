@@ -145,6 +145,36 @@ struct ServeArgs {
         value_name = "MODE"
     )]
     redis_sharded: Option<iocluster::redis::SubscriptionMode>,
+    /// Sync the workers (and other nodes) through one Redis stream
+    /// instead, as Node's @socket.io/redis-streams-adapter (0.2): with
+    /// --recovery, sessions and the broadcasts they miss live in Redis, so
+    /// a client whose node died recovers on any other node (Node servers
+    /// with that adapter included). `redis://host:port`.
+    #[arg(
+        long,
+        env = "IOCLUSTER_REDIS_STREAMS",
+        value_name = "URL",
+        conflicts_with = "redis"
+    )]
+    redis_streams: Option<String>,
+    /// With --redis-streams: the stream's name (Node's streamName).
+    #[arg(
+        long,
+        env = "IOCLUSTER_REDIS_STREAMS_NAME",
+        default_value = "socket.io",
+        value_name = "NAME"
+    )]
+    redis_streams_name: String,
+    /// With --redis-streams: the stream's approximate length bound (Node's
+    /// maxLen; XADD MAXLEN ~), which is also how far back a client can
+    /// recover.
+    #[arg(
+        long,
+        env = "IOCLUSTER_REDIS_STREAMS_MAXLEN",
+        default_value_t = 10_000,
+        value_name = "ENTRIES"
+    )]
+    redis_streams_maxlen: u64,
     /// Engine.IO path.
     #[arg(long, env = "IOCLUSTER_PATH", default_value_t = engine_defaults().path)]
     path: String,
@@ -187,8 +217,9 @@ struct ServeArgs {
     /// Connection state recovery (Node's `connectionStateRecovery`): a
     /// client that reconnects within this long (default 2m) gets back its
     /// id, rooms and data, and the broadcasts it missed, on any worker
-    /// (the state lives in the master, so a worker's crash loses nothing).
-    /// Off by default, as in Node.
+    /// (the state lives in the master, so a worker's crash loses nothing;
+    /// with --redis-streams it lives in Redis, so a node's death loses
+    /// nothing either). Off by default, as in Node.
     #[arg(
         long,
         env = "IOCLUSTER_RECOVERY",
@@ -334,6 +365,19 @@ impl ServeArgs {
     /// How the workers sync: `--redis` (and `--redis-sharded`), or through
     /// the master.
     fn fleet(&self) -> Result<Fleet, String> {
+        if let Some(url) = &self.redis_streams {
+            if self.redis_sharded.is_some() {
+                return Err(
+                    "--redis-sharded and --redis-streams are two different adapters: choose one"
+                        .to_owned(),
+                );
+            }
+            return Ok(Fleet::RedisStreams {
+                url: url.clone(),
+                stream: self.redis_streams_name.clone(),
+                max_len: self.redis_streams_maxlen,
+            });
+        }
         match (&self.redis, self.redis_sharded) {
             (Some(url), sharded) => Ok(Fleet::Redis {
                 url: url.clone(),

@@ -69,7 +69,11 @@ impl ClusterAdapter {
                 .into_iter()
                 .filter_map(relay::missed_payload)
                 .collect();
-            Some(RestoredSession { session, missed })
+            Some(RestoredSession {
+                session,
+                missed,
+                hold: Default::default(),
+            })
         })
     }
 }
