@@ -46,7 +46,14 @@ pub(crate) struct Recovery {
     /// restore finds where to resume at once, not by scanning (a reconnect
     /// storm restores thousands of sessions at once).
     index: HashMap<(String, String), u64>,
+    /// When disconnected sessions were last swept for expiry.
+    swept: Option<Instant>,
 }
+
+/// How often expired sessions are swept. Sweeping visits every session; a
+/// reconnect storm persists and restores thousands at once, so it runs at
+/// most this often (a restore checks its own session's age anyway).
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 fn pid_and_rooms(session: &Value) -> Option<(String, Vec<String>)> {
     let pid = session.get("pid")?.as_str()?.to_owned();
@@ -70,15 +77,22 @@ impl Recovery {
             packets: VecDeque::new(),
             first_seq: 0,
             index: HashMap::new(),
+            swept: None,
         }
     }
 
     fn expire(&mut self, now: Instant) {
         let max_age = self.max_age;
-        self.sessions.retain(|_, r| {
-            r.disconnected
-                .is_none_or(|at| now.duration_since(at) <= max_age)
-        });
+        if self
+            .swept
+            .is_none_or(|at| now.duration_since(at) >= SWEEP_EVERY)
+        {
+            self.swept = Some(now);
+            self.sessions.retain(|_, r| {
+                r.disconnected
+                    .is_none_or(|at| now.duration_since(at) <= max_age)
+            });
+        }
         while self
             .packets
             .front()
@@ -191,6 +205,10 @@ impl Recovery {
         let Some(disconnected) = record.disconnected else {
             return (None, Vec::new());
         };
+        if now.duration_since(disconnected) > self.max_age {
+            self.sessions.remove(pid);
+            return (None, Vec::new());
+        }
         if record.nsp != nsp {
             return (None, Vec::new());
         }
