@@ -7,9 +7,9 @@
 
 use std::sync::Arc;
 
+use crate::tls::Stream as TcpStream;
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use crate::error::ClientError;
 use crate::net::Connector;

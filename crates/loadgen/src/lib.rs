@@ -45,6 +45,7 @@ pub mod proctree;
 pub mod report;
 pub mod scenario;
 pub mod target;
+pub mod tls;
 pub mod websocket;
 
 pub use client::{SocketClient, TransportKind};

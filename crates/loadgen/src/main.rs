@@ -41,6 +41,10 @@ struct Cli {
     /// measured phase (a `hold` of many sessions needs more); at most 10m.
     #[arg(long, global = true, default_value = "60s", value_parser = iocluster_duration::parse)]
     setup_limit: Duration,
+    /// With an https:// --url: the PEM file of the CA that signed the
+    /// server's certificate (for 127.0.0.1).
+    #[arg(long, global = true)]
+    ca_file: Option<std::path::PathBuf>,
     #[command(subcommand)]
     scenario: Scenario,
 }
@@ -133,6 +137,7 @@ async fn run(cli: Cli) -> Result<Report, LoadgenError> {
     options.timeout = cli.timeout;
     options.connect_concurrency = cli.connect_concurrency;
     options.setup_limit = cli.setup_limit;
+    options.ca_file = cli.ca_file;
     options.validate()?;
     // Each phase bounds itself; this only guards against a bug.
     let whole_run =

@@ -11,18 +11,30 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpSocket;
+use tokio_rustls::TlsConnector;
 
 use crate::error::ClientError;
+use crate::tls::Stream;
 
 /// Opens TCP connections to one server, binding each to the next loopback
 /// source address in turn, each connect bounded by a timeout.
-#[derive(Debug)]
 pub struct Connector {
     server: SocketAddr,
     sources: Vec<Ipv4Addr>,
     next: AtomicUsize,
     timeout: Duration,
+    tls: Option<TlsConnector>,
+}
+
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connector")
+            .field("server", &self.server)
+            .field("sources", &self.sources.len())
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Connector {
@@ -37,7 +49,14 @@ impl Connector {
             sources,
             next: AtomicUsize::new(0),
             timeout,
+            tls: None,
         }
+    }
+
+    /// The same connector, speaking TLS over each connection.
+    pub fn with_tls(mut self, tls: TlsConnector) -> Connector {
+        self.tls = Some(tls);
+        self
     }
 
     /// The server connected to.
@@ -60,18 +79,31 @@ impl Connector {
             sources: vec![self.next_source()],
             next: AtomicUsize::new(0),
             timeout: self.timeout,
+            tls: self.tls.clone(),
         }
     }
 
-    /// A new connection from the next source address, with `TCP_NODELAY`.
-    pub async fn connect(&self) -> Result<TcpStream, ClientError> {
+    /// A new connection from the next source address, with `TCP_NODELAY`,
+    /// its TLS handshake done when the connector speaks TLS.
+    pub async fn connect(&self) -> Result<Stream, ClientError> {
         let source = self.next_source();
         let socket = bound_socket(source)?;
         let stream = tokio::time::timeout(self.timeout, socket.connect(self.server))
             .await
             .map_err(|_| ClientError::Timeout("a TCP connect"))??;
         stream.set_nodelay(true)?;
-        Ok(stream)
+        match &self.tls {
+            None => Ok(Stream::Plain(stream)),
+            Some(tls) => {
+                let stream = tokio::time::timeout(
+                    self.timeout,
+                    tls.connect(crate::tls::server_name(), stream),
+                )
+                .await
+                .map_err(|_| ClientError::Timeout("a TLS handshake"))??;
+                Ok(Stream::Tls(Box::new(stream)))
+            }
+        }
     }
 
     /// The source address whose turn it is.

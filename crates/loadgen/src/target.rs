@@ -34,6 +34,7 @@ pub const MAX_SOURCES: usize = 254;
 pub struct Target {
     addr: SocketAddr,
     path: String,
+    tls: bool,
 }
 
 impl Target {
@@ -44,9 +45,11 @@ impl Target {
             url: url.to_owned(),
             reason,
         };
-        let rest = url
-            .strip_prefix("http://")
-            .ok_or_else(|| bad("it must start with http://"))?;
+        let (tls, rest) = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
+            (Some(rest), _) => (false, rest),
+            (None, Some(rest)) => (true, rest),
+            (None, None) => return Err(bad("it must start with http:// or https://")),
+        };
         let (authority, path) = match rest.find('/') {
             Some(at) => rest.split_at(at),
             None => (rest, ""),
@@ -72,12 +75,18 @@ impl Target {
         Ok(Target {
             addr: SocketAddr::new(IpAddr::V4(ip), port),
             path,
+            tls,
         })
     }
 
     /// The server's address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Whether the server speaks HTTPS (`https://`).
+    pub fn is_tls(&self) -> bool {
+        self.tls
     }
 
     /// The Engine.IO path, ending in `/`.
@@ -97,7 +106,11 @@ impl Target {
     /// The URL of a WebSocket connection: a new session without `sid`, the
     /// upgrade of a polling session with it.
     pub fn websocket_url(&self, sid: Option<&str>) -> String {
-        let base = format!("ws://{}{}?EIO=4&transport=websocket", self.addr, self.path);
+        let scheme = if self.tls { "wss" } else { "ws" };
+        let base = format!(
+            "{scheme}://{}{}?EIO=4&transport=websocket",
+            self.addr, self.path
+        );
         match sid {
             Some(sid) => format!("{base}&sid={sid}"),
             None => base,
@@ -119,6 +132,8 @@ pub struct RunOptions {
     pub timeout: Duration,
     /// How many clients connect at once while a scenario sets up.
     pub connect_concurrency: usize,
+    /// The CA that an `https://` server's certificate is checked against.
+    pub ca_file: Option<std::path::PathBuf>,
     /// How long a scenario may take to connect its clients (default
     /// [`SETUP_LIMIT`](crate::scenario::SETUP_LIMIT)).
     pub setup_limit: Duration,
@@ -135,6 +150,7 @@ impl RunOptions {
             timeout: Duration::from_secs(5),
             connect_concurrency: 64,
             setup_limit: crate::scenario::SETUP_LIMIT,
+            ca_file: None,
         }
     }
 
@@ -205,7 +221,6 @@ mod tests {
         for url in [
             "http://192.168.1.1:80",
             "http://8.8.8.8:53",
-            "https://127.0.0.1:443",
             "http://127.0.0.1",
             "http://example.com:80",
             "http://127.0.0.1:99999",
@@ -213,6 +228,8 @@ mod tests {
             assert!(Target::parse(url).is_err(), "{url} was accepted");
         }
         assert!(Target::parse("http://127.9.8.7:1").is_ok());
+        assert!(Target::parse("https://127.0.0.1:443").is_ok_and(|t| t.is_tls()));
+        assert!(Target::parse("https://10.0.0.1:443").is_err());
     }
 
     #[test]

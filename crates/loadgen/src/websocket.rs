@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
+use crate::tls::Stream as TcpStream;
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;

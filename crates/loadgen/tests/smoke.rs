@@ -6,6 +6,7 @@
 //! (`cargo build`, which CI does before `cargo test`).
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)] // test code: a panic is a failed assertion
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use iocluster_loadgen::scenario::echo::{self, EchoOptions};
@@ -184,4 +185,140 @@ async fn hold_keeps_sessions_open_and_reads_the_server_tree_memory() {
         "pings answered: {}",
         details.pings_answered
     );
+}
+
+/// A test CA and a certificate for 127.0.0.1 it signs, made with the
+/// openssl command line in a temporary directory: (dir, CA, chain, key).
+fn test_certificates() -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let run = |args: &[&str]| {
+        let status = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl runs (apt-get install openssl)");
+        assert!(status.success(), "openssl {args:?}");
+    };
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
+    run(&[
+        &["req", "-x509", "-nodes", "-days", "1"][..],
+        &ec,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-subj",
+            "/CN=loadgen test CA",
+        ],
+        &["-addext", "basicConstraints=critical,CA:TRUE"],
+        &["-addext", "keyUsage=critical,keyCertSign"],
+    ]
+    .concat());
+    std::fs::write(
+        dir.path().join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("the extensions file is written");
+    run(&[
+        &["req", "-nodes"][..],
+        &ec,
+        &[
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    ]
+    .concat());
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-out",
+        "server.crt",
+        "-extfile",
+        "server.ext",
+    ]);
+    let path = |name: &str| dir.path().join(name);
+    let (ca, cert, key) = (path("ca.crt"), path("server.crt"), path("server.key"));
+    (dir, ca, cert, key)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_handshakes_and_echo_verify_the_servers_certificate() {
+    let (_dir, ca, cert, key) = test_certificates();
+    let _turn = one_cluster_at_a_time().await;
+    let (cert, key) = (cert.to_string_lossy(), key.to_string_lossy());
+    let master = Master::start(
+        &iocluster_binary(),
+        2,
+        &["--tls-cert", &cert, "--tls-key", &key],
+    )
+    .await;
+    let url = format!("https://127.0.0.1:{}", master.addr.port());
+    let mut options = RunOptions::new(Target::parse(&url).expect("an https URL parses"), RUN);
+    options.sources = 4;
+
+    // Without the CA, the run is refused before it starts.
+    assert!(
+        handshake::run(
+            &options,
+            &HandshakeOptions {
+                mode: HandshakeMode::Browser,
+                concurrency: 2
+            }
+        )
+        .await
+        .is_err()
+    );
+
+    options.ca_file = Some(ca);
+    let report = handshake::run(
+        &options,
+        &HandshakeOptions {
+            mode: HandshakeMode::Browser,
+            concurrency: 5,
+        },
+    )
+    .await
+    .expect("the options are valid");
+    assert_eq!(
+        report.error_total,
+        0,
+        "{}\n{}",
+        report.summary(),
+        master.logs()
+    );
+    assert!(report.completed > 0);
+    let report = echo::run(
+        &options,
+        &EchoOptions {
+            clients: 5,
+            payload_bytes: 32,
+            transport: TransportKind::Websocket,
+        },
+    )
+    .await
+    .expect("the options are valid");
+    assert_eq!(
+        report.error_total,
+        0,
+        "{}\n{}",
+        report.summary(),
+        master.logs()
+    );
+    assert!(report.completed > 0);
 }

@@ -44,12 +44,15 @@ impl Context {
     /// A context for `options` (checked).
     pub fn new(options: &RunOptions) -> Result<Context, LoadgenError> {
         options.validate()?;
+        let mut connector = Connector::new(options.target.addr(), options.sources, options.timeout);
+        if options.target.is_tls() {
+            let ca_file = options.ca_file.as_deref().ok_or_else(|| {
+                LoadgenError::BadOption("an https:// --url needs --ca-file".into())
+            })?;
+            connector = connector.with_tls(crate::tls::connector(ca_file)?);
+        }
         Ok(Context {
-            connector: Arc::new(Connector::new(
-                options.target.addr(),
-                options.sources,
-                options.timeout,
-            )),
+            connector: Arc::new(connector),
             target: options.target.clone(),
             options: options.clone(),
             errors: ErrorCounts::default(),
