@@ -250,6 +250,9 @@ impl Client {
                 let _ = socket.send_packet(&packet);
             }
         }
+        for observer in server.connection_observers() {
+            observer(&socket);
+        }
         for handler in namespace.connection_handlers() {
             handler(&socket);
         }

@@ -31,6 +31,7 @@ pub type SocketRef = Arc<Socket>;
 type EventHandler = Arc<dyn Fn(&SocketRef, Payload, Option<AckSender>) + Send + Sync>;
 type AnyHandler = Arc<dyn Fn(&SocketRef, &str, &Payload) + Send + Sync>;
 type DisconnectHandler = Arc<dyn Fn(&SocketRef, DisconnectReason) + Send + Sync>;
+type OutgoingHandler = Arc<dyn Fn(&Socket, &str, &Payload) + Send + Sync>;
 
 // The socket's gates. Sends are held until CONNECT has gone out (so the
 // client sees CONNECT first and, like from Node, the first emits in later
@@ -66,6 +67,8 @@ pub struct Socket {
     /// without a hash table's memory in every socket.
     events: RwLock<Vec<(Box<str>, EventHandler)>>,
     any: RwLock<Vec<AnyHandler>>,
+    /// Observers of this socket's own emits (Node's `onAnyOutgoing`).
+    outgoing: RwLock<Vec<OutgoingHandler>>,
     disconnect: RwLock<Vec<DisconnectHandler>>,
     acks: PendingAcks,
     data: Mutex<Value>,
@@ -103,6 +106,7 @@ impl Socket {
             rooms: Mutex::new(HashSet::new()),
             events: RwLock::new(Vec::new()),
             any: RwLock::new(Vec::new()),
+            outgoing: RwLock::new(Vec::new()),
             disconnect: RwLock::new(Vec::new()),
             acks: PendingAcks::default(),
             data: Mutex::new(data),
@@ -249,6 +253,29 @@ impl Socket {
             .push(Arc::new(handler));
     }
 
+    /// Sees every event this socket emits itself ([`Socket::emit`],
+    /// [`Socket::emit_with_ack`]), before it is sent: Node's
+    /// `onAnyOutgoing`. Broadcasts (to a room or the namespace) are not
+    /// seen: they are encoded once for every target and never pass through
+    /// each socket.
+    pub fn on_any_outgoing(
+        &self,
+        handler: impl Fn(&Socket, &str, &Payload) + Send + Sync + 'static,
+    ) {
+        self.outgoing
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Arc::new(handler));
+    }
+
+    /// Tells the outgoing observers about an emit.
+    fn notify_outgoing(&self, event: &str, payload: &Payload) {
+        let handlers = self.outgoing.read().unwrap_or_else(|p| p.into_inner());
+        for handler in handlers.iter() {
+            handler(self, event, payload);
+        }
+    }
+
     /// Runs when the socket disconnects, with the reason; its rooms are
     /// still readable then.
     pub fn on_disconnect(
@@ -266,7 +293,9 @@ impl Socket {
     /// With connection state recovery on, it goes through the adapter like a
     /// broadcast to this socket's room, so that it is kept for recovery.
     pub fn emit(&self, event: &str, payload: impl Into<Payload>) -> Result<(), SendError> {
-        let packet = event_packet(self.namespace.name(), event, payload.into(), None);
+        let payload = payload.into();
+        self.notify_outgoing(event, &payload);
+        let packet = event_packet(self.namespace.name(), event, payload, None);
         if self.namespace.recovery().is_some() {
             let opts = BroadcastOptions {
                 rooms: vec![self.id.to_string()],
@@ -286,10 +315,12 @@ impl Socket {
         payload: impl Into<Payload>,
         timeout: Duration,
     ) -> Result<Payload, AckError> {
+        let payload = payload.into();
+        self.notify_outgoing(event, &payload);
         let id = self.namespace.next_ack_id();
         let (sender, receiver) = oneshot::channel();
         self.acks.insert(id, AckWaiter::One(sender));
-        let packet = event_packet(self.namespace.name(), event, payload.into(), Some(id));
+        let packet = event_packet(self.namespace.name(), event, payload, Some(id));
         if let Err(error) = self.send_packet(&packet) {
             self.acks.remove(id);
             return Err(error.into());
