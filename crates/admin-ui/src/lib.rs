@@ -65,6 +65,9 @@ pub enum AdminUiError {
     /// The namespace name does not start with `/`.
     #[error("the admin UI namespace {0:?} must start with /")]
     InvalidNamespace(String),
+    /// A password could not be hashed.
+    #[error("cannot hash the password: {0}")]
+    Hash(String),
     /// `instrument` was called outside a Tokio runtime.
     #[error("instrument() needs a Tokio runtime")]
     NoRuntime,
@@ -131,6 +134,7 @@ pub fn instrument(io: &Server, options: AdminUiOptions) -> Result<Instrumentatio
         return Err(AdminUiError::InvalidNamespace(options.namespace_name));
     }
     let runtime = tokio::runtime::Handle::try_current().map_err(|_| AdminUiError::NoRuntime)?;
+    options.auth.validate()?;
     let auth = match &options.auth {
         Auth::None => {
             tracing::warn!("admin UI without authentication: development only");
@@ -145,10 +149,7 @@ pub fn instrument(io: &Server, options: AdminUiOptions) -> Result<Instrumentatio
         )?),
     };
     let admin = io.of(&options.namespace_name);
-    let hostname = nix::unistd::gethostname()
-        .ok()
-        .and_then(|name| name.into_string().ok())
-        .unwrap_or_else(|| "localhost".to_owned());
+    let hostname = hostname();
     let identity = stats::Identity {
         server_id: options.server_id.clone().unwrap_or_else(|| hostname.clone()),
         hostname,
@@ -174,6 +175,26 @@ pub fn instrument(io: &Server, options: AdminUiOptions) -> Result<Instrumentatio
         shared,
         _stop: Arc::new(stop),
     })
+}
+
+/// A bcrypt hash of `password` (cost 10, as the Admin UI's documentation
+/// makes them), for [`Auth::Basic`].
+///
+/// ```
+/// let hash = iocluster_admin_ui::hash_password("changeit").unwrap();
+/// assert!(hash.starts_with("$2b$10$"));
+/// ```
+pub fn hash_password(password: &str) -> Result<String, AdminUiError> {
+    bcrypt::hash(password, 10).map_err(|error| AdminUiError::Hash(error.to_string()))
+}
+
+/// This machine's host name (Node's `os.hostname()`), the default
+/// `serverId`; `localhost` when it cannot be read.
+pub fn hostname() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|name| name.into_string().ok())
+        .unwrap_or_else(|| "localhost".to_owned())
 }
 
 /// The login middleware; a socket that logged in with the password gets

@@ -27,6 +27,21 @@ pub enum Auth {
     },
 }
 
+impl Auth {
+    /// Checks that the password of [`Auth::Basic`] is a bcrypt hash, as
+    /// [`instrument`](crate::instrument) does: for a master to refuse it at
+    /// startup rather than each worker.
+    pub fn validate(&self) -> Result<(), crate::AdminUiError> {
+        match self {
+            Auth::None => Ok(()),
+            Auth::Basic { password, .. } => password
+                .parse::<bcrypt::HashParts>()
+                .map(|_| ())
+                .map_err(|_| crate::AdminUiError::InvalidPasswordHash),
+        }
+    }
+}
+
 impl std::fmt::Debug for Auth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
