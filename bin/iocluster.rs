@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use iocluster::admin_ui::ui::Auth;
-use iocluster::{AdminUi, Fleet};
 use iocluster::cluster::{
     Balance, ClusterConfig, EngineOptions, NodeId, PeerConfig, RecoveryOptions, SocketIoOptions,
     TlsConfig, TlsFiles, WorkerCommand,
 };
+use iocluster::{AdminUi, Fleet};
 use iocluster_duration::CliDuration;
 
 /// Socket.IO on every core: a master that hands each connection to the

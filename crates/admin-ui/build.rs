@@ -17,7 +17,11 @@ fn main() {
     let mut table = String::from("&[\n");
     for (name, path) in &files {
         println!("cargo:rerun-if-changed={}", path.display());
-        let _ = writeln!(table, "    ({name:?}, include_bytes!({:?})),", path.display().to_string());
+        let _ = writeln!(
+            table,
+            "    ({name:?}, include_bytes!({:?})),",
+            path.display().to_string()
+        );
     }
     table.push(']');
     let out = PathBuf::from(std::env::var_os("OUT_DIR").unwrap_or_default()).join("assets.rs");
@@ -29,7 +33,10 @@ fn main() {
 /// Every file under `dir`, with its path relative to `base` (`/`-separated).
 fn collect(base: &Path, dir: &Path, files: &mut Vec<(String, PathBuf)>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
-        panic!("{} is missing: run scripts/update-admin-ui.sh", dir.display());
+        panic!(
+            "{} is missing: run scripts/update-admin-ui.sh",
+            dir.display()
+        );
     };
     for entry in entries.flatten() {
         let path = entry.path();

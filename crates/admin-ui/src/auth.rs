@@ -208,7 +208,10 @@ impl LoginThrottle {
         if failures.len() >= THROTTLE_CAPACITY && !failures.contains_key(&address) {
             failures.retain(|_, f| now.duration_since(f.since) < self.window);
             if failures.len() >= THROTTLE_CAPACITY {
-                let oldest = failures.iter().min_by_key(|(_, f)| f.since).map(|(a, _)| *a);
+                let oldest = failures
+                    .iter()
+                    .min_by_key(|(_, f)| f.since)
+                    .map(|(a, _)| *a);
                 if let Some(oldest) = oldest {
                     failures.remove(&oldest);
                 }

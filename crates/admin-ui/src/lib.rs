@@ -151,7 +151,10 @@ pub fn instrument(io: &Server, options: AdminUiOptions) -> Result<Instrumentatio
     let admin = io.of(&options.namespace_name);
     let hostname = hostname();
     let identity = stats::Identity {
-        server_id: options.server_id.clone().unwrap_or_else(|| hostname.clone()),
+        server_id: options
+            .server_id
+            .clone()
+            .unwrap_or_else(|| hostname.clone()),
         hostname,
         pid: std::process::id(),
         started: Instant::now(),
@@ -236,7 +239,10 @@ fn login(admin: &Namespace, auth: auth::BasicAuth) {
 /// Emits `server_stats` at once, then every `stats_interval`, until the
 /// instrumentation is dropped.
 async fn emit_stats(shared: Arc<Shared>, mut stopped: watch::Receiver<()>) {
-    let interval = shared.options.stats_interval.max(Duration::from_millis(100));
+    let interval = shared
+        .options
+        .stats_interval
+        .max(Duration::from_millis(100));
     let mut aggregator = stats::Aggregator::new(&shared.io);
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

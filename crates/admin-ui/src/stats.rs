@@ -55,7 +55,9 @@ impl Aggregator {
             ("rawDisconnection", closed),
             (
                 "packetsIn",
-                stats.messages_received.saturating_sub(before.messages_received),
+                stats
+                    .messages_received
+                    .saturating_sub(before.messages_received),
             ),
             (
                 "bytesIn",
@@ -65,7 +67,10 @@ impl Aggregator {
                 "packetsOut",
                 stats.messages_sent.saturating_sub(before.messages_sent),
             ),
-            ("bytesOut", stats.bytes_sent.saturating_sub(before.bytes_sent)),
+            (
+                "bytesOut",
+                stats.bytes_sent.saturating_sub(before.bytes_sent),
+            ),
         ]
         .into_iter()
         .filter(|(_, count)| *count > 0)

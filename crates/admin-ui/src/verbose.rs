@@ -21,7 +21,9 @@ use crate::serialize::{self, admin_details, timestamp, with_admin};
 
 pub(crate) fn register(shared: &Arc<Shared>) {
     let admin = shared.admin.clone();
-    shared.io.on_any_connection(move |socket| on_connection(&admin, socket));
+    shared
+        .io
+        .on_any_connection(move |socket| on_connection(&admin, socket));
     let admin = shared.admin.clone();
     shared.io.on_new_namespace(move |namespace| {
         let admin = admin.clone();
