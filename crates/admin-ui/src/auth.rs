@@ -74,17 +74,19 @@ impl BasicAuth {
         {
             return Ok(None);
         }
+        // No password, no guess: nothing to count (the UI first tries its
+        // saved session id, which may have expired).
+        let (Some(Value::String(username)), Some(Value::String(password))) =
+            (auth.get("username"), auth.get("password"))
+        else {
+            return Err(ConnectError::new(INVALID_CREDENTIALS));
+        };
         let address = socket.session().handshake().remote_addr.map(|a| a.ip());
         if let Some(address) = address
             && !self.throttle.allows(address, Instant::now())
         {
             return Err(ConnectError::new(TOO_MANY_ATTEMPTS));
         }
-        let (Some(Value::String(username)), Some(Value::String(password))) =
-            (auth.get("username"), auth.get("password"))
-        else {
-            return Err(self.failed(address));
-        };
         if *username != self.username {
             return Err(self.failed(address));
         }

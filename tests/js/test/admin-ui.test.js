@@ -209,6 +209,32 @@ describe("the Admin UI on iocluster --workers 2 --admin-ui", () => {
   });
 });
 
+describe("a worker program of your own under iocluster --admin-ui", () => {
+  let cluster;
+  let ui;
+
+  before(async () => {
+    cluster = await startCluster({ workers: 2, worker: "custom_worker", ...adminUiOptions() });
+  });
+
+  after(async () => {
+    ui?.close();
+    await cluster?.stop();
+  });
+
+  test("instruments each worker (AdminUi::instrument_worker) and serves the UI", async () => {
+    ui = new AdminClient(cluster.url, LOGIN);
+    await ui.connected();
+    const servers = await ui.serverStats(2);
+    assert.deepEqual(
+      [...servers.values()].map((s) => s.pid).sort(),
+      (await cluster.readyPids()).sort(),
+    );
+    const index = await fetch(`${cluster.url}/admin/`);
+    assert.equal(index.status, 200);
+  });
+});
+
 describe("iocluster --admin-ui --admin-ui-readonly --admin-ui-mode production", () => {
   let cluster;
   let ui;
