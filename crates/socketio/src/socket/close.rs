@@ -59,10 +59,6 @@ impl Socket {
             .unwrap_or_else(|p| p.into_inner())
             .clear();
         self.any.write().unwrap_or_else(|p| p.into_inner()).clear();
-        self.outgoing
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
         self.disconnect
             .write()
             .unwrap_or_else(|p| p.into_inner())

@@ -33,6 +33,17 @@ type AnyHandler = Arc<dyn Fn(&SocketRef, &str, &Payload) + Send + Sync>;
 type DisconnectHandler = Arc<dyn Fn(&SocketRef, DisconnectReason) + Send + Sync>;
 type OutgoingHandler = Arc<dyn Fn(&Socket, &str, &Payload) + Send + Sync>;
 
+/// An observer of every event, one way or the other. One list for both,
+/// so that a socket pays for outgoing observers (rare: instrumentation)
+/// nothing beyond what its incoming ones cost.
+#[derive(Clone)]
+enum AnyListener {
+    /// `on_any`: events from the client.
+    Incoming(AnyHandler),
+    /// `on_any_outgoing`: the socket's own emits.
+    Outgoing(OutgoingHandler),
+}
+
 // The socket's gates. Sends are held until CONNECT has gone out (so the
 // client sees CONNECT first and, like from Node, the first emits in later
 // reads); packets from the client wait until the connection handlers are
@@ -66,9 +77,7 @@ pub struct Socket {
     /// handlers, found faster by comparing names than by hashing them, and
     /// without a hash table's memory in every socket.
     events: RwLock<Vec<(Box<str>, EventHandler)>>,
-    any: RwLock<Vec<AnyHandler>>,
-    /// Observers of this socket's own emits (Node's `onAnyOutgoing`).
-    outgoing: RwLock<Vec<OutgoingHandler>>,
+    any: RwLock<Vec<AnyListener>>,
     disconnect: RwLock<Vec<DisconnectHandler>>,
     acks: PendingAcks,
     data: Mutex<Value>,
@@ -106,7 +115,6 @@ impl Socket {
             rooms: Mutex::new(HashSet::new()),
             events: RwLock::new(Vec::new()),
             any: RwLock::new(Vec::new()),
-            outgoing: RwLock::new(Vec::new()),
             disconnect: RwLock::new(Vec::new()),
             acks: PendingAcks::default(),
             data: Mutex::new(data),
@@ -250,7 +258,7 @@ impl Socket {
         self.any
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .push(Arc::new(handler));
+            .push(AnyListener::Incoming(Arc::new(handler)));
     }
 
     /// Sees every event this socket emits itself ([`Socket::emit`],
@@ -262,18 +270,41 @@ impl Socket {
         &self,
         handler: impl Fn(&Socket, &str, &Payload) + Send + Sync + 'static,
     ) {
-        self.outgoing
+        self.any
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .push(Arc::new(handler));
+            .push(AnyListener::Outgoing(Arc::new(handler)));
     }
 
-    /// Tells the outgoing observers about an emit.
+    /// Tells the outgoing observers about an emit (called without the lock
+    /// held: an observer may add observers).
     fn notify_outgoing(&self, event: &str, payload: &Payload) {
-        let handlers = self.outgoing.read().unwrap_or_else(|p| p.into_inner());
-        for handler in handlers.iter() {
+        let handlers: Vec<OutgoingHandler> = self
+            .any
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter_map(|listener| match listener {
+                AnyListener::Outgoing(handler) => Some(Arc::clone(handler)),
+                AnyListener::Incoming(_) => None,
+            })
+            .collect();
+        for handler in handlers {
             handler(self, event, payload);
         }
+    }
+
+    /// The `on_any` observers.
+    pub(super) fn incoming_listeners(&self) -> Vec<AnyHandler> {
+        self.any
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter_map(|listener| match listener {
+                AnyListener::Incoming(handler) => Some(Arc::clone(handler)),
+                AnyListener::Outgoing(_) => None,
+            })
+            .collect()
     }
 
     /// Runs when the socket disconnects, with the reason; its rooms are
