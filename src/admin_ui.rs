@@ -28,6 +28,8 @@ use iocluster_cluster::{ClusterBuilder, WorkerContext};
 use iocluster_socketio::Server;
 use serde::{Deserialize, Serialize};
 
+/// The Admin UI crate: `instrument()` for any server, its options, the UI's
+/// router.
 pub use iocluster_admin_ui as ui;
 
 /// The variable through which a master tells its workers to instrument

@@ -104,6 +104,9 @@ describe("the Admin UI in a browser, watching two nodes on Redis", () => {
       await page.getByLabel("Password").fill(PASSWORD);
       await page.getByRole("button", { name: "Connect" }).click();
       await serverUrl.waitFor({ state: "hidden", timeout: UI_TIMEOUT_MS });
+      // The dashboard: clients and servers counted from server_stats.
+      await page.getByText("Servers").first().waitFor({ timeout: UI_TIMEOUT_MS });
+      await screenshot(page, "dashboard");
 
       // Servers: the three workers, of two nodes.
       await page.goto(`${nodeA.url}/admin/#/servers/`);
@@ -138,6 +141,9 @@ describe("the Admin UI in a browser, watching two nodes on Redis", () => {
         assert.ok(client.socket.connected, "a client it was not asked to disconnect left");
       }
       await screenshot(page, "after-disconnect");
+      // The CDN fonts and icons fail to load here; nothing else may fail.
+      const pageErrors = consoleErrors.filter((e) => !e.includes("net::ERR_FAILED"));
+      assert.deepEqual(pageErrors, [], "the UI reported errors");
     } catch (error) {
       await screenshot(page, "failure").catch(() => {});
       error.message += `\nbrowser console: ${JSON.stringify(consoleErrors)}`;
