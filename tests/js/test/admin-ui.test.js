@@ -8,6 +8,7 @@
 // workers.
 
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 
 import { io } from "socket.io-client";
@@ -19,7 +20,7 @@ import {
   USERNAME,
   adminUiOptions,
 } from "./admin-ui-support.js";
-import { startCluster } from "./processes.js";
+import { clusterBinary, startCluster } from "./processes.js";
 import { waitFor } from "./support.js";
 
 const LOGIN = { username: USERNAME, password: PASSWORD };
@@ -232,6 +233,43 @@ describe("a worker program of your own under iocluster --admin-ui", () => {
     );
     const index = await fetch(`${cluster.url}/admin/`);
     assert.equal(index.status, 200);
+  });
+});
+
+describe("a hash made by iocluster hash-password, given on the command line", () => {
+  let cluster;
+  let ui;
+
+  after(async () => {
+    ui?.close();
+    await cluster?.stop();
+  });
+
+  test("logs in with its password", async () => {
+    const password = "correct horse battery staple";
+    const hash = execFileSync(clusterBinary(), ["hash-password"], {
+      input: `${password}\n`,
+      encoding: "utf8",
+    }).trim();
+    assert.match(hash, /^\$2b\$10\$[./A-Za-z0-9]{53}$/);
+    cluster = await startCluster({
+      workers: 1,
+      args: ["--admin-ui", "--admin-ui-password-hash", hash],
+    });
+    ui = new AdminClient(cluster.url, { username: "admin", password });
+    await ui.connected();
+    await ui.waitFor("config");
+  });
+
+  test("a password hash that is not bcrypt stops the master at once", () => {
+    assert.throws(
+      () =>
+        execFileSync(clusterBinary(), ["--admin-ui", "--admin-ui-password-hash", "secret"], {
+          encoding: "utf8",
+          stdio: "pipe",
+        }),
+      (error) => error.status === 1 && /not a bcrypt hash/.test(error.stderr),
+    );
   });
 });
 
