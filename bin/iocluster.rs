@@ -149,6 +149,36 @@ struct ServeArgs {
         value_name = "MODE"
     )]
     redis_sharded: Option<iocluster::redis::SubscriptionMode>,
+    /// Sync the workers (and other nodes) through one Redis stream
+    /// instead, as Node's @socket.io/redis-streams-adapter (0.2): with
+    /// --recovery, sessions and the broadcasts they miss live in Redis, so
+    /// a client whose node died recovers on any other node (Node servers
+    /// with that adapter included). `redis://host:port`.
+    #[arg(
+        long,
+        env = "IOCLUSTER_REDIS_STREAMS",
+        value_name = "URL",
+        conflicts_with = "redis"
+    )]
+    redis_streams: Option<String>,
+    /// With --redis-streams: the stream's name (Node's streamName).
+    #[arg(
+        long,
+        env = "IOCLUSTER_REDIS_STREAMS_NAME",
+        default_value = "socket.io",
+        value_name = "NAME"
+    )]
+    redis_streams_name: String,
+    /// With --redis-streams: the stream's approximate length bound (Node's
+    /// maxLen; XADD MAXLEN ~), which is also how far back a client can
+    /// recover.
+    #[arg(
+        long,
+        env = "IOCLUSTER_REDIS_STREAMS_MAXLEN",
+        default_value_t = 10_000,
+        value_name = "ENTRIES"
+    )]
+    redis_streams_maxlen: u64,
     /// Engine.IO path.
     #[arg(long, env = "IOCLUSTER_PATH", default_value_t = engine_defaults().path)]
     path: String,
@@ -191,8 +221,9 @@ struct ServeArgs {
     /// Connection state recovery (Node's `connectionStateRecovery`): a
     /// client that reconnects within this long (default 2m) gets back its
     /// id, rooms and data, and the broadcasts it missed, on any worker
-    /// (the state lives in the master, so a worker's crash loses nothing).
-    /// Off by default, as in Node.
+    /// (the state lives in the master, so a worker's crash loses nothing;
+    /// with --redis-streams it lives in Redis, so a node's death loses
+    /// nothing either). Off by default, as in Node.
     #[arg(
         long,
         env = "IOCLUSTER_RECOVERY",
@@ -210,6 +241,11 @@ struct ServeArgs {
         requires = "recovery"
     )]
     recovery_run_middlewares: bool,
+    /// Do not serve the socket.io-client bundle at
+    /// /socket.io/socket.io.min.js (and .js, .msgpack.min.js, .esm.min.js,
+    /// their source maps); the built-in chat page loads it from there.
+    #[arg(long, env = "IOCLUSTER_NO_SERVE_CLIENT")]
+    no_serve_client: bool,
     /// Serve HTTPS on the public port with this certificate chain (PEM,
     /// the server's certificate first); read again on SIGHUP, which then
     /// drops no connection (SIGUSR2 rolls the workers). TLS is terminated
@@ -366,6 +402,7 @@ impl ServeArgs {
                     max_disconnection_ms: millis(duration),
                     skip_middlewares: !self.recovery_run_middlewares,
                 }),
+                serve_client: !self.no_serve_client,
             },
             ..defaults()
         };
@@ -405,6 +442,19 @@ impl ServeArgs {
     /// How the workers sync: `--redis` (and `--redis-sharded`), or through
     /// the master.
     fn fleet(&self) -> Result<Fleet, String> {
+        if let Some(url) = &self.redis_streams {
+            if self.redis_sharded.is_some() {
+                return Err(
+                    "--redis-sharded and --redis-streams are two different adapters: choose one"
+                        .to_owned(),
+                );
+            }
+            return Ok(Fleet::RedisStreams {
+                url: url.clone(),
+                stream: self.redis_streams_name.clone(),
+                max_len: self.redis_streams_maxlen,
+            });
+        }
         match (&self.redis, self.redis_sharded) {
             (Some(url), sharded) => Ok(Fleet::Redis {
                 url: url.clone(),
@@ -597,4 +647,30 @@ fn emit(
         };
         result.map_err(|e| format!("emit failed: {e}"))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// The master passes its workers `IOCLUSTER_WORKER_*` variables, and a
+    /// worker of the built-in app parses this command line too: an option
+    /// reading one of them would be set in every worker.
+    #[test]
+    fn no_option_reads_a_worker_variable() {
+        let command = Cli::command();
+        let mut commands = vec![&command];
+        commands.extend(command.get_subcommands());
+        for command in commands {
+            for arg in command.get_arguments() {
+                if let Some(env) = arg.get_env() {
+                    let env = env.to_string_lossy();
+                    assert!(env.starts_with("IOCLUSTER_"), "{env}");
+                    assert!(!env.starts_with("IOCLUSTER_WORKER_"), "{env}");
+                }
+            }
+        }
+    }
 }

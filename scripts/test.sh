@@ -139,8 +139,9 @@ step "Redis benchmark smoke test (tests/js/redis/bench/fanout.mjs: 10 clients, 1
 (cd tests/js/redis && CLIENTS=10 DURATION_MS=1000 RATE=20 BIN="$target_dir/debug/iocluster" \
     node bench/fanout.mjs)
 
-step "cargo test --workspace"
-cargo test --workspace
+step "cargo test --workspace --no-fail-fast"
+# Every test binary runs even when one fails, so one run shows every failure.
+cargo test --workspace --no-fail-fast
 
 step "Node end-to-end tests (tests/js: npm test)"
 echo "binaries from $target_dir/debug"

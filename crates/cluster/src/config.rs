@@ -146,11 +146,28 @@ impl EngineOptions {
 
 /// The Socket.IO options every worker applies, set once on the master's
 /// command line and passed to workers in their environment.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SocketIoOptions {
     /// Connection state recovery (Node's `connectionStateRecovery`); none
     /// (the default, as in Node): off.
     pub recovery: Option<RecoveryOptions>,
+    /// Serve the client bundle at `/socket.io/socket.io.min.js` and its
+    /// siblings (Node's `serveClient`); default on.
+    #[serde(default = "serve_client_default")]
+    pub serve_client: bool,
+}
+
+fn serve_client_default() -> bool {
+    true
+}
+
+impl Default for SocketIoOptions {
+    fn default() -> Self {
+        SocketIoOptions {
+            recovery: None,
+            serve_client: serve_client_default(),
+        }
+    }
 }
 
 /// Connection state recovery, as the command line sets it.

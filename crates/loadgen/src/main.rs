@@ -8,11 +8,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use iocluster_loadgen::scenario;
 use iocluster_loadgen::scenario::echo::EchoOptions;
 use iocluster_loadgen::scenario::fanout::FanoutOptions;
 use iocluster_loadgen::scenario::handshake::{HandshakeMode, HandshakeOptions};
 use iocluster_loadgen::scenario::hold::{HoldOptions, MemorySource};
-use iocluster_loadgen::scenario::{self, SETUP_LIMIT};
 use iocluster_loadgen::{LoadgenError, Report, RunOptions, Target, TransportKind};
 
 /// Load generator for iocluster: speaks Engine.IO v4 / Socket.IO v5 itself,
@@ -37,6 +37,10 @@ struct Cli {
     /// Clients connecting at once while a scenario sets up.
     #[arg(long, global = true, default_value_t = 64)]
     connect_concurrency: usize,
+    /// How long a scenario may take to connect its clients before its
+    /// measured phase (a `hold` of many sessions needs more); at most 10m.
+    #[arg(long, global = true, default_value = "60s", value_parser = iocluster_duration::parse)]
+    setup_limit: Duration,
     #[command(subcommand)]
     scenario: Scenario,
 }
@@ -128,9 +132,11 @@ async fn run(cli: Cli) -> Result<Report, LoadgenError> {
     options.sources = cli.sources;
     options.timeout = cli.timeout;
     options.connect_concurrency = cli.connect_concurrency;
+    options.setup_limit = cli.setup_limit;
     options.validate()?;
     // Each phase bounds itself; this only guards against a bug.
-    let whole_run = SETUP_LIMIT + options.duration + options.timeout * 8 + Duration::from_secs(10);
+    let whole_run =
+        options.setup_limit + options.duration + options.timeout * 8 + Duration::from_secs(10);
     let scenario = async {
         match cli.scenario {
             Scenario::Handshake { mode, concurrency } => {

@@ -119,6 +119,9 @@ pub struct RunOptions {
     pub timeout: Duration,
     /// How many clients connect at once while a scenario sets up.
     pub connect_concurrency: usize,
+    /// How long a scenario may take to connect its clients (default
+    /// [`SETUP_LIMIT`](crate::scenario::SETUP_LIMIT)).
+    pub setup_limit: Duration,
 }
 
 impl RunOptions {
@@ -131,6 +134,7 @@ impl RunOptions {
             duration,
             timeout: Duration::from_secs(5),
             connect_concurrency: 64,
+            setup_limit: crate::scenario::SETUP_LIMIT,
         }
     }
 
@@ -147,10 +151,15 @@ impl RunOptions {
                 "--duration must be more than 0 and at most {MAX_DURATION:?}"
             )));
         }
-        if self.timeout.is_zero() || self.connect_concurrency == 0 {
+        if self.timeout.is_zero() || self.connect_concurrency == 0 || self.setup_limit.is_zero() {
             return Err(LoadgenError::BadOption(
-                "--timeout and --connect-concurrency must be more than 0".into(),
+                "--timeout, --setup-limit and --connect-concurrency must be more than 0".into(),
             ));
+        }
+        if self.setup_limit > MAX_DURATION {
+            return Err(LoadgenError::BadOption(format!(
+                "--setup-limit must be at most {MAX_DURATION:?}"
+            )));
         }
         Ok(())
     }

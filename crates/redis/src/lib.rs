@@ -1,7 +1,8 @@
 //! Socket.IO across machines through Redis, wire-compatible with Node:
 //! [`RedisAdapter`] speaks `@socket.io/redis-adapter` 8.x (`createAdapter`),
 //! [`ShardedRedisAdapter`] its `createShardedAdapter` (Redis 7 sharded
-//! pub/sub) and [`Emitter`] speaks `@socket.io/redis-emitter` 5.x, so
+//! pub/sub), [`RedisStreamsAdapter`] `@socket.io/redis-streams-adapter` 0.2
+//! and [`Emitter`] speaks `@socket.io/redis-emitter` 5.x, so
 //! iocluster servers, Node socket.io servers and Node emitters share one
 //! Redis.
 //!
@@ -13,6 +14,8 @@
 //!   connections.
 //! - [`ShardedRedisAdapterFactory`]: the same over `SPUBLISH`/`SSUBSCRIBE`,
 //!   with Node's subscription modes ([`SubscriptionMode`]).
+//! - [`RedisStreamsAdapterFactory`]: the same through one Redis stream,
+//!   with connection state recovery across servers.
 //!
 //! URLs: `redis://`, `rediss://` (TLS), `redis-cluster://`,
 //! `redis-sentinel://…?sentinelServiceName=NAME`, with `user:password@`.
@@ -47,7 +50,8 @@ mod wire;
 mod vectors;
 
 pub use adapter::{
-    RedisAdapter, RedisAdapterConfig, RedisAdapterFactory, ShardedRedisAdapter,
+    RedisAdapter, RedisAdapterConfig, RedisAdapterFactory, RedisStreamsAdapter,
+    RedisStreamsAdapterConfig, RedisStreamsAdapterFactory, ShardedRedisAdapter,
     ShardedRedisAdapterConfig, ShardedRedisAdapterFactory, SubscriptionMode,
 };
 pub use emitter::{Emitter, EmitterOperator};

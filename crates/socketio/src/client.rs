@@ -239,6 +239,8 @@ impl Client {
         };
         socket.send_connect(&encode(&connect));
         if let Some(restored) = restored {
+            // `restored.hold` is dropped at the end of this block: the
+            // socket is in the namespace and its missed events are queued.
             for missed in restored.missed {
                 let packet = Packet {
                     kind: PacketType::Event,

@@ -51,6 +51,9 @@ pub struct ServerConfig {
     pub recovery: Option<RecoveryConfig>,
     /// Limits of the packet decoder.
     pub decoder_limits: DecoderLimits,
+    /// Whether the router serves the client bundle
+    /// (`/socket.io/socket.io.min.js`, …). Default on (`serveClient`).
+    pub serve_client: bool,
 }
 
 impl Default for ServerConfig {
@@ -60,6 +63,7 @@ impl Default for ServerConfig {
             connect_timeout: Duration::from_secs(45),
             recovery: None,
             decoder_limits: DecoderLimits::default(),
+            serve_client: true,
         }
     }
 }
@@ -78,6 +82,11 @@ impl ServerConfig {
     /// Turns connection state recovery on.
     pub fn recovery(mut self, recovery: RecoveryConfig) -> Self {
         self.recovery = Some(recovery);
+        self
+    }
+    /// Serves the client bundle, or not (`serveClient`).
+    pub fn serve_client(mut self, serve: bool) -> Self {
+        self.serve_client = serve;
         self
     }
     /// Sets the decoder limits.

@@ -12,6 +12,7 @@
 mod ack;
 pub mod adapter;
 mod client;
+pub mod client_bundle;
 mod config;
 #[cfg(any(test, fuzzing))]
 #[doc(hidden)]

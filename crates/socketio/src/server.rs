@@ -356,10 +356,15 @@ impl Server {
         }
     }
 
-    /// An axum router serving Socket.IO at the configured path. It keeps
-    /// the server alive for as long as it is served.
+    /// An axum router serving Socket.IO at the configured path, and the
+    /// client bundle beside it unless `serve_client` is off. It keeps the
+    /// server alive for as long as it is served.
     pub fn router(&self) -> Router {
-        self.engine().router().layer(axum::Extension(self.clone()))
+        let mut router = self.engine().router();
+        if self.0.config.serve_client {
+            router = router.merge(crate::client_bundle::routes(&self.0.config.engine.path));
+        }
+        router.layer(axum::Extension(self.clone()))
     }
 
     /// The options.

@@ -1,5 +1,6 @@
 //! The Node peer `tests/js/redis/peer.js`: a socket.io 4.8 server with
-//! @socket.io/redis-adapter, socket.io-client sockets to any server, and
+//! @socket.io/redis-adapter (or @socket.io/redis-streams-adapter),
+//! socket.io-client sockets to any server, and
 //! @socket.io/redis-emitter, driven by one JSON command per line on its
 //! stdin; it answers and reports events one JSON object per line on its
 //! stdout. The Redis interop tests of crates/redis and the mixed fleets of
@@ -96,6 +97,15 @@ impl NodePeer {
     /// The same on a standalone Redis 7.
     pub async fn start_sharded(redis_port: u16, mode: &str) -> NodePeer {
         NodePeer::start_with(redis_port, &["sharded", mode]).await
+    }
+
+    /// Starts the peer with @socket.io/redis-streams-adapter (0.2, stream
+    /// `socket.io`, one ioredis client) and connection state recovery on
+    /// (Node's defaults); returns once its adapter reads the stream. It
+    /// reports `{"event": "server-connection", "id", "recovered"}` for each
+    /// socket its server accepts.
+    pub async fn start_streams(redis_port: u16) -> NodePeer {
+        NodePeer::start_with(redis_port, &["streams"]).await
     }
 
     async fn start_with(redis_port: u16, args: &[&str]) -> NodePeer {

@@ -54,6 +54,10 @@ pub struct WsClient {
     /// The recovery offset of the last event received, if any.
     pub offset: Option<String>,
     next_ack: u64,
+    /// Packets of the namespace read while waiting for its CONNECT (Node
+    /// sends a recovered socket's missed events before it), given back
+    /// first by [`WsClient::next_packet`], as socket.io-client buffers them.
+    early: std::collections::VecDeque<String>,
 }
 
 impl WsClient {
@@ -81,6 +85,7 @@ impl WsClient {
             recovery_pid: None,
             offset: None,
             next_ack: 1,
+            early: std::collections::VecDeque::new(),
         }
     }
 
@@ -109,11 +114,13 @@ impl WsClient {
     }
 
     /// Sends `connect` (a CONNECT packet to the main namespace) and reads
-    /// until its answer: sets the socket id and the recovery pid.
+    /// until its answer: sets the socket id and the recovery pid. Messages
+    /// read before it (a recovered socket's missed events, from Node) are
+    /// kept for [`next_packet`](Self::next_packet).
     pub async fn connect_namespace(&mut self, connect: &str) -> io::Result<()> {
         self.send(connect).await?;
         loop {
-            let packet = self.next_packet().await?;
+            let packet = self.read_packet().await?;
             if let Some(id) = connect_packet_sid(&packet) {
                 let answer: serde_json::Value =
                     serde_json::from_str(&packet[2..]).unwrap_or_default();
@@ -123,6 +130,9 @@ impl WsClient {
             }
             if packet.starts_with("44") {
                 return Err(io::Error::other(format!("connect refused: {packet}")));
+            }
+            if packet.starts_with('4') {
+                self.early.push_back(packet);
             }
         }
     }
@@ -173,6 +183,14 @@ impl WsClient {
     /// The next Engine.IO packet (binary frames are skipped); an error if
     /// the connection closes first or nothing comes within [`WAIT`].
     pub async fn next_packet(&mut self) -> io::Result<String> {
+        if let Some(packet) = self.early.pop_front() {
+            return Ok(packet);
+        }
+        self.read_packet().await
+    }
+
+    /// The next packet off the connection.
+    async fn read_packet(&mut self) -> io::Result<String> {
         try_within(WAIT, "WebSocket packet", async {
             loop {
                 match self.next_frame().await? {

@@ -1,14 +1,17 @@
 // A Node peer for the interop tests of crates/redis, driven over stdin and
 // stdout with one JSON object per line.
 //
-//     node peer.js <redis port> [cluster | sharded | sharded-cluster] [subscription mode]
+//     node peer.js <redis port> [cluster | sharded | sharded-cluster | streams] [subscription mode]
 //
 // With `cluster`, the port is one node of a Redis Cluster (ioredis
 // `Cluster` clients). With `sharded`, the adapter is `createShardedAdapter`
 // (Redis 7 sharded pub/sub) with the given `subscriptionMode` (Node's
 // default, "dynamic", when none); `sharded-cluster` is that on a Redis
 // Cluster (ioredis `Cluster` clients with `shardedSubscribers`, as the
-// adapter's README says).
+// adapter's README says). With `streams`, the adapter is
+// @socket.io/redis-streams-adapter (one ioredis client, the stream
+// `socket.io`) and the server has connection state recovery on (Node's
+// defaults: 2 minutes, skipMiddlewares).
 //
 // It runs a socket.io 4.8 server with @socket.io/redis-adapter on
 // 127.0.0.1 (port chosen by the system), and socket.io-client sockets to any
@@ -24,12 +27,14 @@ const require = createRequire(import.meta.url);
 const { Server } = require("socket.io");
 const { io: connect } = require("socket.io-client");
 const { createAdapter, createShardedAdapter } = require("@socket.io/redis-adapter");
+const { createAdapter: createStreamsAdapter } = require("@socket.io/redis-streams-adapter");
 const { Emitter } = require("@socket.io/redis-emitter");
 const { Redis, Cluster } = require("ioredis");
 
 const redisPort = Number(process.argv[2]);
 const setup = process.argv[3] ?? "";
 const sharded = setup.startsWith("sharded");
+const streams = setup === "streams";
 const clustered = setup === "cluster" || setup === "sharded-cluster";
 const subscriptionMode = process.argv[4] ?? "dynamic";
 const options = { host: "127.0.0.1", port: redisPort, lazyConnect: false };
@@ -73,10 +78,14 @@ function toJson(value) {
   return value === undefined ? null : value;
 }
 
-const adapter = sharded
-  ? createShardedAdapter(pubClient, subClient, { subscriptionMode })
-  : createAdapter(pubClient, subClient);
-const io = new Server({ adapter });
+const adapter = streams
+  ? createStreamsAdapter(pubClient)
+  : sharded
+    ? createShardedAdapter(pubClient, subClient, { subscriptionMode })
+    : createAdapter(pubClient, subClient);
+const io = new Server(streams ? { adapter, connectionStateRecovery: {} } : { adapter });
+// Sockets as the server sees them: whether each was recovered.
+io.on("connection", (socket) => send({ event: "server-connection", id: socket.id, recovered: socket.recovered }));
 io.of("/admin"); // a second namespace, with its own adapter
 io.on("connection", (socket) => {
   socket.data = { server: "node" };
@@ -191,7 +200,12 @@ const httpServer = createServer();
 io.attach(httpServer);
 await new Promise((resolve) => httpServer.listen(0, "127.0.0.1", resolve));
 const { port } = httpServer.address();
-if (sharded) {
+if (streams) {
+  // The adapter's first XREAD went out on pubClient when the main
+  // namespace was made: once a command sent after it is answered, the
+  // adapter reads the stream.
+  await pubClient.ping();
+} else if (sharded) {
   // The adapter's SSUBSCRIBEs go to the shards of their channels: ready
   // once Redis counts a subscriber on its own response channel, the last
   // one subscribed.

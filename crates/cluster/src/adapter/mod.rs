@@ -8,6 +8,7 @@
 //! waited for at once. Connection state recovery lives in the master (see
 //! docs/DESIGN.md): it outlives any worker.
 
+mod capture;
 pub(crate) mod envelope;
 mod recovery;
 pub(crate) mod relay;
@@ -81,6 +82,17 @@ impl Adapter for ClusterAdapter {
             offset
         });
         let encoded = encode(&packet);
+        if offset.is_some() {
+            self.relay
+                .captures()
+                .record(&self.nsp, &opts, || match &packet.data {
+                    Some(Value::Array(args)) => Some(Payload {
+                        args: args.clone(),
+                        attachments: packet.attachments.clone(),
+                    }),
+                    _ => None,
+                });
+        }
         self.local.broadcast(&encoded, &opts);
         if opts.flags.local && offset.is_none() {
             return;

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use iocluster_socketio::adapter::{BoxFuture, PersistedSession, RestoredSession};
 use serde_json::Value;
 
+use super::capture::CaptureGuard;
 use super::relay::{self, Event};
 use super::{ClusterAdapter, REQUEST_TIMEOUT};
 use crate::control::WorkerMessage;
@@ -35,6 +36,7 @@ impl ClusterAdapter {
         let Some(recovery) = self.local.recovery() else {
             return Box::pin(async { None });
         };
+        let capture = CaptureGuard::start(&self.relay, &self.nsp);
         let mut pending = self.relay.register();
         self.relay.control(&WorkerMessage::Restore {
             request: pending.request,
@@ -65,11 +67,17 @@ impl ClusterAdapter {
             }
             let session: PersistedSession =
                 serde_json::from_value(record.get("session")?.clone()).ok()?;
-            let missed = packets
+            let mut missed = packets
                 .into_iter()
                 .filter_map(relay::missed_payload)
                 .collect();
-            Some(RestoredSession { session, missed })
+            // Nothing awaits from here until the socket is in its rooms.
+            capture.finish_into(&mut missed, &session.rooms);
+            Some(RestoredSession {
+                session,
+                missed,
+                hold: Default::default(),
+            })
         })
     }
 }

@@ -18,6 +18,8 @@ use super::envelope::{self, Header};
 use crate::control::{Frame, TO_ALL, WorkerMessage};
 use crate::outbox::Outbox;
 
+use super::capture::Captures;
+
 /// What a waiting request is told.
 #[derive(Debug)]
 pub(crate) enum Event {
@@ -105,6 +107,7 @@ pub(crate) struct Relay {
     pending: Mutex<HashMap<u64, mpsc::UnboundedSender<Event>>>,
     next_request: AtomicU64,
     next_offset: AtomicU64,
+    captures: Captures,
 }
 
 impl std::fmt::Debug for Relay {
@@ -125,6 +128,7 @@ impl Relay {
             pending: Mutex::new(HashMap::new()),
             next_request: AtomicU64::new(1),
             next_offset: AtomicU64::new(1),
+            captures: Captures::default(),
         })
     }
 
@@ -132,6 +136,11 @@ impl Relay {
         &self,
     ) -> std::sync::MutexGuard<'_, HashMap<u64, mpsc::UnboundedSender<Event>>> {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The recorded broadcasts captured for restores under way.
+    pub(crate) fn captures(&self) -> &Captures {
+        &self.captures
     }
 
     /// Sends a control message to the master.
@@ -239,7 +248,7 @@ impl Relay {
             return;
         }
         match header {
-            Header::Broadcast { nsp, opts, .. } => {
+            Header::Broadcast { nsp, opts, offset } => {
                 let Some(local) = self.namespace(&nsp) else {
                     return;
                 };
@@ -255,6 +264,11 @@ impl Relay {
                     text,
                     attachments: parts.collect(),
                 };
+                if offset.is_some() {
+                    self.captures.record(&nsp, &opts, || {
+                        payload_of(encoded.text.clone(), encoded.attachments.clone())
+                    });
+                }
                 local.broadcast(&encoded, &opts);
             }
             Header::BroadcastWithAck {
@@ -375,6 +389,11 @@ pub(crate) fn missed_payload(envelope: Bytes) -> Option<Payload> {
     let (_, parts) = envelope::decode(envelope).ok()?;
     let mut parts = parts.into_iter();
     let text = iocluster_engineio::Text::from_packet_bytes(parts.next()?)?;
+    payload_of(text, parts.collect())
+}
+
+/// The arguments of an encoded event packet and its attachments.
+fn payload_of(text: iocluster_engineio::Text, parts: Vec<Bytes>) -> Option<Payload> {
     let mut decoder = iocluster_socketio::parser::Decoder::default();
     let mut packet = decoder.decode_text(text.as_str()).ok()?;
     for attachment in parts {

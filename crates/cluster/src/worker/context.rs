@@ -91,7 +91,9 @@ impl WorkerContext {
     /// the master's Socket.IO options (connection state recovery with
     /// `--recovery`).
     pub fn socketio_config(&self) -> ServerConfig {
-        let config = ServerConfig::default().engine(self.engine_config());
+        let config = ServerConfig::default()
+            .engine(self.engine_config())
+            .serve_client(self.socketio.serve_client);
         match &self.socketio.recovery {
             Some(recovery) => config.recovery(recovery.to_recovery_config()),
             None => config,

@@ -97,8 +97,15 @@ enum State {
         close_at: Instant,
         deadline: Instant,
     },
-    /// Sessions closed: exits once none is left, or at `deadline`.
-    Closed { deadline: Instant },
+    /// Sessions closed: exits once none is left (looked at `check_at`,
+    /// then every `DRAIN_CHECK`), or at `deadline`. The next look is kept
+    /// in the state, not counted from each wake-up: frames arriving more
+    /// often than `DRAIN_CHECK` (a status poll asks every worker for its
+    /// counters) must not put it off for ever.
+    Closed {
+        check_at: Instant,
+        deadline: Instant,
+    },
 }
 
 impl State {
@@ -122,7 +129,7 @@ impl State {
         match self {
             State::Serving => None,
             State::Draining { close_at, .. } => Some(close_at),
-            State::Closed { .. } => Some(Instant::now() + DRAIN_CHECK),
+            State::Closed { check_at, .. } => Some(check_at),
         }
     }
 }
@@ -248,12 +255,20 @@ pub(crate) async fn run_worker(
                 State::Serving => {}
                 State::Draining { deadline, .. } => {
                     context.close_all();
-                    state = State::Closed { deadline };
+                    state = State::Closed {
+                        check_at: Instant::now() + DRAIN_CHECK,
+                        deadline,
+                    };
                 }
-                State::Closed { deadline } => {
-                    if context.session_count() == 0 || Instant::now() >= deadline {
+                State::Closed { deadline, .. } => {
+                    let now = Instant::now();
+                    if context.session_count() == 0 || now >= deadline {
                         break;
                     }
+                    state = State::Closed {
+                        check_at: now + DRAIN_CHECK,
+                        deadline,
+                    };
                 }
             },
         }

@@ -14,6 +14,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
@@ -45,6 +46,14 @@ impl Proxy {
     }
 }
 
+/// Requests this worker's public router saw, by who served them: itself,
+/// another worker of this node, another node.
+pub(crate) static REQUESTS_SERVED: AtomicU64 = AtomicU64::new(0);
+/// See [`REQUESTS_SERVED`].
+pub(crate) static REQUESTS_TO_WORKER: AtomicU64 = AtomicU64::new(0);
+/// See [`REQUESTS_SERVED`].
+pub(crate) static REQUESTS_TO_NODE: AtomicU64 = AtomicU64::new(0);
+
 /// Middleware: requests for another worker's session go to that worker.
 pub(crate) async fn forward_foreign_sessions(
     State(proxy): State<Arc<Proxy>>,
@@ -56,12 +65,17 @@ pub(crate) async fn forward_foreign_sessions(
         .and_then(home_of);
     match home {
         Some(home) if home.node != proxy.link.node() => {
+            REQUESTS_TO_NODE.fetch_add(1, Ordering::Relaxed);
             forward_to_node(&proxy, home, request).await
         }
         Some(home) if home.instance != proxy.link.instance() => {
+            REQUESTS_TO_WORKER.fetch_add(1, Ordering::Relaxed);
             forward(&proxy, home.instance, request).await
         }
-        _ => next.run(request).await,
+        _ => {
+            REQUESTS_SERVED.fetch_add(1, Ordering::Relaxed);
+            next.run(request).await
+        }
     }
 }
 

@@ -15,6 +15,7 @@ impl WorkerContext {
         let mut metrics = self.session_metrics();
         metrics.extend(engine_metrics(&EngineStats::now()));
         metrics.extend(socketio_metrics(&SocketIoStats::now()));
+        metrics.push(request_metric());
         for source in &self.counters {
             metrics.extend(source());
         }
@@ -61,6 +62,22 @@ impl WorkerContext {
             ),
         ]
     }
+}
+
+/// The requests of the public port, by who served them.
+fn request_metric() -> Metric {
+    use std::sync::atomic::Ordering::Relaxed;
+
+    use super::proxy::{REQUESTS_SERVED, REQUESTS_TO_NODE, REQUESTS_TO_WORKER};
+    Metric::counters(
+        "iocluster_requests",
+        "HTTP requests on the public port (a WebSocket counts once), by who served them: this worker (`here`), another worker of this node (`worker`), or the node that owns the session (`node`: forwarded over a peer link).",
+        vec![
+            (vec![label("served_by", "here")], REQUESTS_SERVED.load(Relaxed)),
+            (vec![label("served_by", "worker")], REQUESTS_TO_WORKER.load(Relaxed)),
+            (vec![label("served_by", "node")], REQUESTS_TO_NODE.load(Relaxed)),
+        ],
+    )
 }
 
 fn engine_metrics(stats: &EngineStats) -> Vec<Metric> {

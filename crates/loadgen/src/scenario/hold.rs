@@ -1,7 +1,7 @@
 //! `hold`: C idle WebSocket sessions (connected to `/`) that only answer
 //! pings; the server's resident memory is read before they open and once
 //! they are all open, giving bytes per session; they are held for
-//! `--duration`, then closed.
+//! `--duration` (or until SIGTERM), then closed.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -86,22 +86,36 @@ pub async fn run(options: &RunOptions, hold: &HoldOptions) -> Result<Report, Loa
 
     let open_latency = LatencyRecorder::new();
     let setup_started = Instant::now();
-    let clients = context
-        .connect_clients(hold.clients, TransportKind::Websocket, &open_latency)
-        .await;
-    let setup_took = setup_started.elapsed();
-    let open = clients.len();
-
-    let pings = Arc::new(AtomicU64::new(0));
+    // Each session answers its pings from the moment it is open: a ramp
+    // may last longer than the server's ping interval + timeout.
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
-    for client in clients {
-        tasks.spawn(idle(client, stop_rx.clone(), context.clone()));
-    }
+    let open = context
+        .connect_each(
+            hold.clients,
+            TransportKind::Websocket,
+            &open_latency,
+            |client| {
+                tasks.spawn(idle(client, stop_rx.clone(), context.clone()));
+            },
+        )
+        .await;
+    let setup_took = setup_started.elapsed();
+    let pings = Arc::new(AtomicU64::new(0));
     tokio::time::sleep(SETTLE).await;
     let (pids, rss_after) = hold.memory.rss()?;
 
-    tokio::time::sleep(options.duration).await;
+    // The hold ends after `--duration`, or at SIGTERM: a driver running
+    // several generators ends them together, each reporting as usual.
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut terminate) => {
+            tokio::select! {
+                () = tokio::time::sleep(options.duration) => {}
+                _ = terminate.recv() => {}
+            }
+        }
+        Err(_) => tokio::time::sleep(options.duration).await,
+    }
     let (_, rss_end) = hold.memory.rss()?;
     let _ = stop_tx.send(true);
     let limit = Instant::now() + options.timeout * 2;

@@ -62,7 +62,7 @@ impl Context {
     }
 
     /// Connects `count` Socket.IO clients over `kind`, at most
-    /// `connect_concurrency` at once, within [`SETUP_LIMIT`]; records each
+    /// `connect_concurrency` at once, within the run's `setup_limit`; records each
     /// open latency in `latency` and counts failures.
     pub async fn connect_clients(
         &self,
@@ -70,7 +70,23 @@ impl Context {
         kind: TransportKind,
         latency: &LatencyRecorder,
     ) -> Vec<SocketClient> {
-        let limit = tokio::time::sleep(SETUP_LIMIT);
+        let mut clients = Vec::with_capacity(count);
+        self.connect_each(count, kind, latency, |client| clients.push(client))
+            .await;
+        clients
+    }
+
+    /// As [`connect_clients`](Context::connect_clients), handing each
+    /// client to `each` as soon as it is connected (a client that must
+    /// answer pings while the others connect); returns how many connected.
+    pub async fn connect_each(
+        &self,
+        count: usize,
+        kind: TransportKind,
+        latency: &LatencyRecorder,
+        mut each: impl FnMut(SocketClient),
+    ) -> usize {
+        let limit = tokio::time::sleep(self.options.setup_limit);
         tokio::pin!(limit);
         let mut pending = futures_util::stream::iter(0..count)
             .map(|_| async {
@@ -79,14 +95,15 @@ impl Context {
                 (client, started.elapsed())
             })
             .buffer_unordered(self.options.connect_concurrency);
-        let mut clients = Vec::with_capacity(count);
+        let mut connected = 0;
         let mut failed = 0;
         loop {
             tokio::select! {
                 next = pending.next() => match next {
                     Some((Ok(client), took)) => {
                         latency.record(took);
-                        clients.push(client);
+                        connected += 1;
+                        each(client);
                     }
                     Some((Err(error), _)) => {
                         failed += 1;
@@ -95,14 +112,14 @@ impl Context {
                     None => break,
                 },
                 () = &mut limit => {
-                    for _ in clients.len() + failed..count {
+                    for _ in connected + failed..count {
                         self.errors.record(&ClientError::Timeout("the setup of every client"));
                     }
                     break;
                 }
             }
         }
-        clients
+        connected
     }
 }
 

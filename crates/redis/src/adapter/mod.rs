@@ -13,6 +13,7 @@
 //! does not support it either): with this adapter no session is restored.
 
 mod acks;
+pub(crate) mod cluster_wire;
 mod config;
 mod core;
 mod factory;
@@ -21,6 +22,7 @@ mod pending;
 mod publisher;
 mod remote;
 pub(crate) mod sharded;
+mod streams;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +42,9 @@ use self::link::Link;
 use self::pending::request_timeout;
 pub use self::sharded::{
     ShardedRedisAdapter, ShardedRedisAdapterConfig, ShardedRedisAdapterFactory, SubscriptionMode,
+};
+pub use self::streams::{
+    RedisStreamsAdapter, RedisStreamsAdapterConfig, RedisStreamsAdapterFactory,
 };
 use crate::wire::{
     self, BroadcastParts, DisconnectRequest, FetchRequest, OptsOrder, RequestOpts, RequestType,

@@ -6,7 +6,8 @@
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use crate::adapter::sharded::wire::{self as sharded_wire, Item, MessageType};
+use crate::adapter::cluster_wire::{self, Item, MessageType};
+use crate::adapter::sharded::wire as sharded_wire;
 use crate::msgpack;
 use crate::wire::{self, BroadcastParts, OptsOrder, RequestOpts, RequestType, RoomsRequest};
 
@@ -107,8 +108,8 @@ fn write_seeds() {
             sharded_wire::encode(
                 MessageType::Broadcast,
                 Some(Item::Map(vec![
-                    ("packet", sharded_wire::packet(&json!(["event", 1]))),
-                    ("opts", sharded_wire::opts(&rooms, &[], &flags)),
+                    ("packet", cluster_wire::packet(&json!(["event", 1]))),
+                    ("opts", cluster_wire::opts(&rooms, &[], &flags)),
                 ])),
                 "abcdef",
                 "/",

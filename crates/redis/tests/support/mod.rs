@@ -9,9 +9,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use iocluster_redis::{
-    RedisAdapterConfig, RedisAdapterFactory, ShardedRedisAdapterConfig, ShardedRedisAdapterFactory,
+    RedisAdapterConfig, RedisAdapterFactory, RedisStreamsAdapterConfig, RedisStreamsAdapterFactory,
+    ShardedRedisAdapterConfig, ShardedRedisAdapterFactory,
 };
-use iocluster_socketio::{Payload, Server, ServerConfig};
+use iocluster_socketio::{Payload, RecoveryConfig, Server, ServerConfig};
 use iocluster_testkit::{EventLog, WAIT, within};
 use serde_json::json;
 
@@ -35,6 +36,8 @@ pub enum Factory {
     Classic(RedisAdapterFactory),
     /// The sharded adapter.
     Sharded(ShardedRedisAdapterFactory),
+    /// The streams adapter.
+    Streams(RedisStreamsAdapterFactory),
 }
 
 impl Factory {
@@ -43,6 +46,7 @@ impl Factory {
         match self {
             Factory::Classic(factory) => factory.subscribed(nsp).await,
             Factory::Sharded(factory) => factory.subscribed(nsp).await,
+            Factory::Streams(factory) => factory.started().await,
         }
     }
 }
@@ -84,6 +88,25 @@ impl RustServer {
         RustServer::serve(Factory::Sharded(factory.expect("connect to redis"))).await
     }
 
+    /// Starts one with the streams adapter and connection state recovery
+    /// on (Node's defaults).
+    pub async fn start_streams(url: &str, config: RedisStreamsAdapterConfig) -> RustServer {
+        RustServer::start_streams_with(url, config, RecoveryConfig::default()).await
+    }
+
+    /// The same with recovery options.
+    pub async fn start_streams_with(
+        url: &str,
+        config: RedisStreamsAdapterConfig,
+        recovery: RecoveryConfig,
+    ) -> RustServer {
+        let connect = RedisStreamsAdapterFactory::connect(url, config);
+        let factory = within(WAIT, "the streams adapter to connect", connect).await;
+        let factory = factory.expect("connect to redis");
+        let io = Server::with_adapter(ServerConfig::default().recovery(recovery), factory.clone());
+        RustServer::serve_io(io, Factory::Streams(factory)).await
+    }
+
     async fn serve(factory: Factory) -> RustServer {
         let io = match &factory {
             Factory::Classic(classic) => {
@@ -92,7 +115,15 @@ impl RustServer {
             Factory::Sharded(sharded) => {
                 Server::with_adapter(ServerConfig::default(), sharded.clone())
             }
+            Factory::Streams(streams) => Server::with_adapter(
+                ServerConfig::default().recovery(RecoveryConfig::default()),
+                streams.clone(),
+            ),
         };
+        RustServer::serve_io(io, factory).await
+    }
+
+    async fn serve_io(io: Server, factory: Factory) -> RustServer {
         io.on_connection(|socket| {
             socket.set_data(json!({"server": "rust"}));
             socket.on("join", |socket, payload, ack| {

@@ -35,6 +35,44 @@ pub struct RestoredSession {
     pub session: PersistedSession,
     /// The missed events, oldest first.
     pub missed: Vec<Payload>,
+    /// Held until the restored socket is in its namespace and its missed
+    /// events are queued (see [`RestoreHold`]).
+    pub hold: RestoreHold,
+}
+
+/// Something an adapter keeps alive from the moment it computed the missed
+/// events until the restored socket is in its namespace, its missed events
+/// queued: an adapter that delivers other servers' broadcasts from an
+/// ordered log (the Redis streams adapter) pauses that delivery meanwhile,
+/// so each broadcast reaches the socket exactly once, either among the
+/// missed events or live. Dropped at once when the connection fails. With
+/// `skip_middlewares` off, the namespace's middlewares run while it is
+/// held. The default holds nothing.
+#[derive(Clone, Default)]
+pub struct RestoreHold(Option<std::sync::Arc<dyn std::any::Any + Send + Sync>>);
+
+impl RestoreHold {
+    /// Holds `guard` until the restored socket is connected.
+    pub fn new(guard: impl std::any::Any + Send + Sync) -> Self {
+        RestoreHold(Some(std::sync::Arc::new(guard)))
+    }
+}
+
+impl std::fmt::Debug for RestoreHold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "RestoreHold(held)"
+        } else {
+            "RestoreHold(none)"
+        })
+    }
+}
+
+/// Holds compare equal: they are not part of what was restored.
+impl PartialEq for RestoreHold {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 struct StoredPacket {
@@ -158,7 +196,11 @@ impl RecoveryStore {
                 attachments: p.attachments.clone(),
             })
             .collect();
-        Some(RestoredSession { session, missed })
+        Some(RestoredSession {
+            session,
+            missed,
+            hold: RestoreHold::default(),
+        })
     }
 
     fn expire(state: &mut State, now: Instant, max_age: Duration) {

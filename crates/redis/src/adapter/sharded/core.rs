@@ -12,11 +12,11 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use super::config::{ShardedRedisAdapterConfig, SubscriptionMode};
-use super::wire::{self, Incoming, Item, MessageType};
+use super::wire;
+use crate::adapter::cluster_wire::{Incoming, Item, MessageType, reply_data, rooms, wire_opts};
 use crate::adapter::link::Listener;
 use crate::adapter::pending::{Pending, request_timeout};
 use crate::adapter::publisher::Publisher;
-use crate::adapter::remote;
 
 /// Whether a room name looks like a socket id to Node (`length === 20`,
 /// counted in UTF-16 units as JavaScript does).
@@ -245,38 +245,6 @@ impl ShardedCore {
         });
         self.local.server_side_event(payload, reply);
     }
-}
-
-/// `{requestId, packet}`; no `packet` when the reply had no argument (as
-/// `JSON.stringify` drops `undefined`).
-fn reply_data<'a>(id: &'a str, packet: Option<&'a Value>) -> Item<'a> {
-    let mut entries = vec![("requestId", Item::Str(id))];
-    if let Some(packet) = packet {
-        entries.push(("packet", Item::Json(packet)));
-    }
-    Item::Map(entries)
-}
-
-/// `data.opts` as our options.
-fn wire_opts(data: &Value) -> BroadcastOptions {
-    crate::wire::opts_of(data.get("opts"))
-}
-
-/// `data.rooms` of a join or leave.
-fn rooms(data: &Value) -> Vec<String> {
-    data.get("rooms")
-        .and_then(Value::as_array)
-        .map(|rooms| rooms.iter().filter_map(crate::wire::room_name).collect())
-        .unwrap_or_default()
-}
-
-/// The sockets of a `FETCH_SOCKETS_RESPONSE`.
-pub(super) fn fetched_sockets(data: &Value) -> impl Iterator<Item = SocketInfo> + '_ {
-    data.get("sockets")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(remote::socket_info)
 }
 
 impl Listener for ShardedCore {

@@ -32,8 +32,8 @@ pub use self::config::{ShardedRedisAdapterConfig, SubscriptionMode};
 use self::core::ShardedCore;
 pub use self::factory::ShardedRedisAdapterFactory;
 use self::rooms::RoomSync;
-use self::wire::{Item, MessageType};
 use super::acks::{self, AckResponse};
+use super::cluster_wire::{self, Item, MessageType, fetched_sockets};
 use super::link::Link;
 use super::pending::{Response, request_timeout};
 
@@ -70,7 +70,10 @@ impl ShardedRedisAdapter {
     ) {
         let flags = crate::wire::adapter_flags(&opts.flags);
         let data = Item::Map(vec![
-            ("opts", wire::opts(&opts.rooms, &opts.except, &flags)),
+            (
+                "opts",
+                cluster_wire::opts(&opts.rooms, &opts.except, &flags),
+            ),
             (key, item),
         ]);
         self.core
@@ -109,8 +112,11 @@ impl Adapter for ShardedRedisAdapter {
             let data = packet.data.clone().unwrap_or(Value::Array(Vec::new()));
             let flags = crate::wire::adapter_flags(&opts.flags);
             let message = Item::Map(vec![
-                ("packet", wire::packet(&data)),
-                ("opts", wire::opts(&opts.rooms, &opts.except, &flags)),
+                ("packet", cluster_wire::packet(&data)),
+                (
+                    "opts",
+                    cluster_wire::opts(&opts.rooms, &opts.except, &flags),
+                ),
             ]);
             let channel = core.channel_for(&opts, false);
             core.publish(
@@ -139,9 +145,12 @@ impl Adapter for ShardedRedisAdapter {
         let data = packet.data.clone().unwrap_or(Value::Array(Vec::new()));
         let flags = crate::wire::adapter_flags(&opts.flags);
         let message = Item::Map(vec![
-            ("packet", wire::packet(&data)),
+            ("packet", cluster_wire::packet(&data)),
             ("requestId", Item::Str(&request.id)),
-            ("opts", wire::opts(&opts.rooms, &opts.except, &flags)),
+            (
+                "opts",
+                cluster_wire::opts(&opts.rooms, &opts.except, &flags),
+            ),
         ]);
         core.publish(
             core.channel_for(&opts, true),
@@ -179,7 +188,10 @@ impl Adapter for ShardedRedisAdapter {
             let mut request = core.pending.register();
             let flags = crate::wire::adapter_flags(&opts.flags);
             let data = Item::Map(vec![
-                ("opts", wire::opts(&opts.rooms, &opts.except, &flags)),
+                (
+                    "opts",
+                    cluster_wire::opts(&opts.rooms, &opts.except, &flags),
+                ),
                 ("requestId", Item::Str(&request.id)),
             ]);
             core.publish(
@@ -190,7 +202,7 @@ impl Adapter for ShardedRedisAdapter {
             );
             request
                 .collect(expected, timeout, |(data, _)| {
-                    sockets.extend(core::fetched_sockets(&data));
+                    sockets.extend(fetched_sockets(&data));
                 })
                 .await?;
             Ok(sockets)

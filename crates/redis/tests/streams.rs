@@ -1,0 +1,631 @@
+//! The streams adapter next to a Node socket.io 4.8 server with
+//! @socket.io/redis-streams-adapter 0.2 on one `redis-server`: two
+//! iocluster servers and the Node server act as one (broadcasts, rooms,
+//! acks, requests), sessions persisted by either side are restored by the
+//! other with the broadcasts they missed, and garbage in the stream is
+//! skipped.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)] // test code: a panic is a failed assertion
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use iocluster_redis::RedisStreamsAdapterConfig;
+use iocluster_socketio::{Payload, RecoveryConfig};
+use iocluster_testkit::{NodePeer, RedisServer, WAIT, WsClient, redis_cli, within};
+use serde_json::{Value, json};
+use support::{Factory, RustServer};
+
+/// Redis, our servers `a` and `b`, the Node peer; clients `n1`, `n2` on
+/// the Node server, `a1`, `a2` on `a`, `b1`, `b2` on `b`; `n1`, `a1`,
+/// `b1` in room `chat`.
+struct Fleet {
+    redis: RedisServer,
+    a: RustServer,
+    b: RustServer,
+    peer: NodePeer,
+    /// Socket ids by client name.
+    ids: BTreeMap<&'static str, String>,
+}
+
+const CLIENTS: [&str; 6] = ["n1", "n2", "a1", "a2", "b1", "b2"];
+const IN_CHAT: [&str; 3] = ["n1", "a1", "b1"];
+
+async fn fleet() -> Fleet {
+    let redis = RedisServer::start().await;
+    let a = RustServer::start_streams(&redis.url(), RedisStreamsAdapterConfig::default()).await;
+    let b = RustServer::start_streams(&redis.url(), RedisStreamsAdapterConfig::default()).await;
+    let mut peer = NodePeer::start_streams(redis.port).await;
+    let mut ids = BTreeMap::new();
+    for name in CLIENTS {
+        let url = match &name[..1] {
+            "n" => peer.url(),
+            "a" => a.url(),
+            _ => b.url(),
+        };
+        ids.insert(name, peer.connect(name, &url).await);
+    }
+    for name in IN_CHAT {
+        peer.join(name, "chat").await;
+    }
+    let mut fleet = Fleet {
+        redis,
+        a,
+        b,
+        peer,
+        ids,
+    };
+    fleet.wait_for_servers(3).await;
+    fleet
+}
+
+impl Fleet {
+    /// Waits until every server counts `n` servers (by their heartbeats).
+    async fn wait_for_servers(&mut self, n: usize) {
+        within(WAIT, "every server to count the others", async {
+            loop {
+                let a = self.a.io.of("/").server_count().await;
+                let b = self.b.io.of("/").server_count().await;
+                let node = self.peer.ok(json!({"cmd": "serverCount"})).await;
+                if a == n && b == n && node == json!(n) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+    }
+
+    /// How many times client `name` received event `ev`.
+    fn count(&self, name: &str, ev: &str) -> usize {
+        self.peer.received(name).iter().filter(|e| *e == ev).count()
+    }
+}
+
+/// Arguments without the recovery offset every recorded broadcast ends
+/// with (a stream entry id).
+fn without_offset(args: Value) -> Value {
+    let mut args = args.as_array().cloned().expect("arguments");
+    let offset = args.pop().expect("an offset");
+    assert!(
+        offset.as_str().is_some_and(|o| {
+            let (ms, seq) = o.split_once('-').unwrap_or_default();
+            !ms.is_empty() && ms.bytes().chain(seq.bytes()).all(|b| b.is_ascii_digit())
+        }),
+        "the last argument is a stream id: {offset}"
+    );
+    Value::Array(args)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broadcasts_reach_every_targeted_client_of_rust_and_node_servers_once() {
+    let mut fleet = fleet().await;
+    for (origin, io) in [("a", &fleet.a.io), ("b", &fleet.b.io)] {
+        let direct = if origin == "a" { "n2" } else { "a2" };
+        io.emit(
+            &format!("all-{origin}"),
+            Payload::new(vec![json!(1), json!({"x": "y"})]),
+        );
+        io.to("chat").emit(
+            &format!("chat-{origin}"),
+            Payload::new(vec![json!("hi")]).with_binary(Bytes::from_static(&[1, 2])),
+        );
+        io.broadcast()
+            .except("chat")
+            .emit(&format!("except-{origin}"), ());
+        io.to(fleet.ids[direct].clone())
+            .emit(&format!("direct-{origin}"), ());
+        io.emit(&format!("mark-{origin}"), ());
+    }
+    let emit = |rooms: Value, except: Value, ev: &str| json!({"cmd": "emit", "rooms": rooms, "except": except, "ev": ev, "args": [{"$bin": "0102"}]});
+    let b2 = fleet.ids["b2"].clone();
+    for command in [
+        emit(json!([]), json!([]), "all-n"),
+        emit(json!(["chat"]), json!([]), "chat-n"),
+        emit(json!([]), json!(["chat"]), "except-n"),
+        emit(json!([b2]), json!([]), "direct-n"),
+        emit(json!([]), json!([]), "mark-n"),
+    ] {
+        fleet.peer.ok(command).await;
+    }
+    // One stream: each origin's marker, written last, comes after the rest
+    // of its broadcasts on every server.
+    for origin in ["a", "b", "n"] {
+        for name in CLIENTS {
+            fleet
+                .peer
+                .client_event(name, &format!("mark-{origin}"))
+                .await;
+        }
+    }
+    assert_eq!(
+        without_offset(fleet.peer.client_event("b1", "chat-a").await),
+        json!(["hi", {"$bin": "0102"}])
+    );
+    assert_eq!(
+        without_offset(fleet.peer.client_event("a1", "chat-n").await),
+        json!([{"$bin": "0102"}])
+    );
+    assert_eq!(
+        without_offset(fleet.peer.client_event("n2", "all-b").await),
+        json!([1, {"x": "y"}])
+    );
+    for origin in ["a", "b", "n"] {
+        for name in CLIENTS {
+            let in_chat = IN_CHAT.contains(&name);
+            let direct = matches!((origin, name), ("a", "n2") | ("b", "a2") | ("n", "b2"));
+            let expected = [
+                ("all", 1),
+                ("mark", 1),
+                ("chat", usize::from(in_chat)),
+                ("except", usize::from(!in_chat)),
+                ("direct", usize::from(direct)),
+            ];
+            for (kind, times) in expected {
+                let ev = format!("{kind}-{origin}");
+                assert_eq!(
+                    fleet.count(name, &ev),
+                    times,
+                    "{name} got {ev} {} times",
+                    fleet.count(name, &ev)
+                );
+            }
+        }
+    }
+    // Our clients get every broadcast in the stream's order, whoever wrote
+    // it (Node's get their own server's broadcasts as soon as its `XADD`
+    // answers, ahead of earlier entries it has not read yet).
+    for name in ["a1", "a2", "b1", "b2"] {
+        let offsets: Vec<String> = fleet
+            .peer
+            .received_with_args(name)
+            .into_iter()
+            .filter_map(|(_, args)| args.as_array()?.last()?.as_str().map(str::to_owned))
+            .collect();
+        let parsed: Vec<(u64, u64)> = offsets
+            .iter()
+            .map(|o| {
+                let (ms, seq) = o.split_once('-').unwrap();
+                (ms.parse().unwrap(), seq.parse().unwrap())
+            })
+            .collect();
+        assert!(
+            parsed.windows(2).all(|w| w[0] < w[1]),
+            "{name}: {offsets:?}"
+        );
+    }
+    drop(fleet.redis);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_and_acks_cross_between_our_servers_and_node() {
+    let mut fleet = fleet().await;
+
+    // fetch_sockets both ways.
+    let sockets = fleet
+        .a
+        .io
+        .of("/")
+        .to("chat")
+        .fetch_sockets()
+        .await
+        .expect("fetch_sockets");
+    let mut found: Vec<(String, String)> = sockets
+        .iter()
+        .map(|s| (s.id().to_owned(), s.data()["server"].to_string()))
+        .collect();
+    found.sort();
+    let mut expected: Vec<(String, String)> = [("n1", "node"), ("a1", "rust"), ("b1", "rust")]
+        .iter()
+        .map(|(name, server)| (fleet.ids[name].clone(), format!("\"{server}\"")))
+        .collect();
+    expected.sort();
+    assert_eq!(found, expected);
+    let theirs = fleet
+        .peer
+        .ok(json!({"cmd": "fetchSockets", "rooms": [], "except": ["chat"]}))
+        .await;
+    let mut ids: Vec<&str> = theirs
+        .as_array()
+        .expect("an array of sockets")
+        .iter()
+        .filter_map(|s| s["id"].as_str())
+        .collect();
+    ids.sort();
+    let mut expected: Vec<&str> = ["n2", "a2", "b2"]
+        .iter()
+        .map(|n| fleet.ids[n].as_str())
+        .collect();
+    expected.sort();
+    assert_eq!(ids, expected);
+    let rust_socket = theirs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == fleet.ids["a2"].as_str())
+        .unwrap();
+    assert_eq!(rust_socket["data"], json!({"server": "rust"}));
+
+    // Server-side emits, with and without acks, both ways.
+    let replies = fleet
+        .a
+        .io
+        .of("/")
+        .server_side_emit_with_ack("ping-server", json!("from-a"), Duration::from_secs(3))
+        .await
+        .expect("every server replies");
+    let mut replies: Vec<Value> = replies.into_iter().map(|p| p.args[0].clone()).collect();
+    replies.sort_by_key(Value::to_string);
+    assert_eq!(replies, [json!("node-pong"), json!("rust-pong")]);
+    let event = fleet
+        .peer
+        .event("Node's server-side handler", |e| {
+            e["event"] == "server-event"
+        })
+        .await;
+    assert_eq!(event["args"], json!(["from-a"]));
+    assert_eq!(
+        fleet.b.server_event("ping-server").await.payload.args,
+        [json!("from-a")]
+    );
+    let replies = fleet
+        .peer
+        .ok(json!({"cmd": "serverSideEmit", "ev": "ping-server", "args": ["from-node"], "ack": true}))
+        .await;
+    assert_eq!(replies, json!(["rust-pong", "rust-pong"]));
+    fleet
+        .peer
+        .ok(json!({"cmd": "serverSideEmit", "ev": "hello", "args": [{"$bin": "ff"}]}))
+        .await;
+    let hello = fleet.a.server_event("hello").await;
+    assert_eq!(hello.payload.attachments, [Bytes::from_static(&[0xff])]);
+
+    // Broadcasts with acks from either side return every reply.
+    let replies = fleet
+        .a
+        .io
+        .of("/")
+        .to("chat")
+        .timeout(Duration::from_secs(3))
+        .emit_with_ack("ask", "question")
+        .await;
+    assert!(replies.complete, "{replies:?}");
+    let mut answers: Vec<Value> = replies.replies.iter().map(|p| p.args[0].clone()).collect();
+    answers.sort_by_key(Value::to_string);
+    assert_eq!(answers, [json!("a1-ack"), json!("b1-ack"), json!("n1-ack")]);
+    let answers = fleet
+        .peer
+        .ok(json!({"cmd": "emitWithAck", "rooms": [], "except": [], "ev": "ask", "args": [1]}))
+        .await;
+    let mut answers: Vec<String> = answers
+        .as_array()
+        .expect("replies")
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
+    answers.sort();
+    assert_eq!(
+        answers,
+        ["a1-ack", "a2-ack", "b1-ack", "b2-ack", "n1-ack", "n2-ack"]
+    );
+
+    // Joins requested by Node, disconnects requested by us.
+    fleet
+        .peer
+        .ok(json!({"cmd": "socketsJoin", "rooms": [], "except": ["chat"], "join": "lobby"}))
+        .await;
+    // The join went into the stream before this broadcast: every server
+    // applies it first.
+    fleet
+        .peer
+        .ok(json!({"cmd": "emit", "rooms": ["lobby"], "except": [], "ev": "lobby"}))
+        .await;
+    for name in ["n2", "a2", "b2"] {
+        fleet.peer.client_event(name, "lobby").await;
+    }
+    fleet.b.io.to("lobby").disconnect_sockets(false);
+    for name in ["n2", "a2", "b2"] {
+        fleet
+            .peer
+            .event(&format!("{name} to be disconnected"), |e| {
+                e["event"] == "client-disconnect" && e["name"] == name
+            })
+            .await;
+    }
+    for name in ["n1", "a1", "b1"] {
+        assert_eq!(fleet.count(name, "lobby"), 0, "{name} is not in lobby");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_stream_entries_are_counted_and_skipped() {
+    let redis = RedisServer::start().await;
+    let config = RedisStreamsAdapterConfig::default().stream_name("robust");
+    let a = RustServer::start_streams(&redis.url(), config.clone()).await;
+    let b = RustServer::start_streams(&redis.url(), config).await;
+    let mut peer = NodePeer::start(redis.port).await;
+    peer.connect("a1", &a.url()).await;
+    let Factory::Streams(factory) = a.factory.clone() else {
+        unreachable!("a streams server")
+    };
+    let garbage: [&[&str]; 10] = [
+        &["foo", "bar"],
+        &["uid", "x", "type", "3"],
+        &["uid", "x", "nsp", "/", "type", "99"],
+        &["uid", "x", "nsp", "/", "type", "three"],
+        &["uid", "x", "nsp", "/", "type", "3", "data", "{not json"],
+        &["uid", "x", "nsp", "/", "type", "3", "data", "!!!not base64"],
+        &["uid", "x", "nsp", "/", "type", "3", "data", "kA=="],
+        &[
+            "uid",
+            "x",
+            "nsp",
+            "/",
+            "type",
+            "3",
+            "data",
+            r#"{"packet":{"type":2}}"#,
+        ],
+        &[
+            "uid",
+            "x",
+            "nsp",
+            "/",
+            "type",
+            "9",
+            "data",
+            r#"{"packet":"not an array"}"#,
+        ],
+        &[
+            "uid",
+            "x",
+            "nsp",
+            "/",
+            "type",
+            "3",
+            "data",
+            r#"{"opts":{}}"#,
+        ],
+    ];
+    for fields in garbage {
+        let mut args = vec!["XADD", "robust", "*"];
+        args.extend_from_slice(fields);
+        redis_cli(redis.port, &args).await;
+    }
+    within(WAIT, "every garbage entry to be counted", async {
+        while factory.malformed_entries() < garbage.len() as u64 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert_eq!(factory.malformed_entries(), garbage.len() as u64);
+    // Entries of namespaces this server does not have are no garbage.
+    redis_cli(
+        redis.port,
+        &[
+            "XADD", "robust", "*", "uid", "x", "nsp", "/other", "type", "2",
+        ],
+    )
+    .await;
+    b.io.emit("still-alive", json!(1));
+    assert_eq!(
+        without_offset(peer.client_event("a1", "still-alive").await),
+        json!([1])
+    );
+    assert_eq!(factory.malformed_entries(), garbage.len() as u64);
+}
+
+/// The number `n` of a `tick(n)` event packet.
+fn tick(packet: &str) -> Option<u64> {
+    let event: Value = serde_json::from_str(packet.strip_prefix("42")?).ok()?;
+    (event[0] == "tick").then(|| event[1].as_u64())?
+}
+
+/// Reads `client`'s packets until it has `n` ticks; them.
+async fn ticks(client: &mut WsClient, n: usize) -> Vec<u64> {
+    let mut seen = Vec::new();
+    within(WAIT, &format!("{n} ticks"), async {
+        while seen.len() < n {
+            if let Some(t) = tick(&client.next_packet().await.expect("a packet")) {
+                seen.push(t);
+            }
+        }
+    })
+    .await;
+    seen
+}
+
+/// Waits until Redis holds session `pid` under Node's key.
+async fn session_in_redis(port: u16, pid: &str) {
+    let key = format!("sio:session:{pid}");
+    within(WAIT, "the session to be in Redis", async {
+        while redis_cli(port, &["EXISTS", &key]).await != "1" {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+}
+
+/// Node's session in Redis: base64 msgpack, with Node's expiry.
+async fn assert_nodes_session_format(port: u16, pid: &str, sid: &str) {
+    let key = format!("sio:session:{pid}");
+    let raw = redis_cli(port, &["GET", &key]).await;
+    let ttl: u64 = redis_cli(port, &["PTTL", &key]).await.parse().unwrap();
+    assert!(
+        ttl > 0 && ttl <= 180_000,
+        "PX of the recovery window (+ refresh): {ttl}"
+    );
+    let (session, _) = iocluster_redis::msgpack::decode(&base64_decode(&raw)).expect("msgpack");
+    assert_eq!(session["sid"], sid);
+    assert_eq!(session["pid"], pid);
+    assert!(session["rooms"].as_array().unwrap().contains(&json!(sid)));
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::new();
+    let mut acc = 0u32;
+    let mut bits = 0;
+    for c in text.bytes().filter(|c| *c != b'=') {
+        let v = ALPHABET.iter().position(|a| *a == c).expect("base64") as u32;
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_node_persisted_is_restored_by_us_with_every_broadcast_it_missed() {
+    let redis = RedisServer::start().await;
+    let a = RustServer::start_streams(&redis.url(), RedisStreamsAdapterConfig::default()).await;
+    let peer = NodePeer::start_streams(redis.port).await;
+    let node: std::net::SocketAddr = format!("127.0.0.1:{}", peer.port).parse().unwrap();
+    let mut client = WsClient::open(node).await.unwrap();
+    client.connect_namespace("40").await.unwrap();
+    let (id, pid) = (
+        client.id.clone(),
+        client.recovery_pid.clone().expect("a pid"),
+    );
+    for n in 0..3 {
+        a.io.emit("tick", json!(n));
+    }
+    assert_eq!(ticks(&mut client, 3).await, [0, 1, 2]);
+    let offset = client.offset.clone().expect("ticks carry offsets");
+    // The transport closes: Node keeps the session for recovery.
+    drop(client);
+    session_in_redis(redis.port, &pid).await;
+    assert_nodes_session_format(redis.port, &pid, &id).await;
+    for n in 3..6 {
+        a.io.emit("tick", json!(n));
+    }
+    let mut back = WsClient::open(a.addr).await.unwrap();
+    let auth = json!({ "pid": pid, "offset": offset });
+    back.connect_namespace(&format!("40{auth}")).await.unwrap();
+    assert_eq!(back.id, id, "the same socket id: recovered");
+    assert_eq!(back.recovery_pid.as_deref(), Some(pid.as_str()));
+    a.io.emit("tick", json!(6));
+    assert_eq!(ticks(&mut back, 4).await, [3, 4, 5, 6]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_we_persisted_is_restored_by_node_with_every_broadcast_it_missed() {
+    let redis = RedisServer::start().await;
+    let a = RustServer::start_streams(&redis.url(), RedisStreamsAdapterConfig::default()).await;
+    let mut peer = NodePeer::start_streams(redis.port).await;
+    let node: std::net::SocketAddr = format!("127.0.0.1:{}", peer.port).parse().unwrap();
+    let mut client = WsClient::open(a.addr).await.unwrap();
+    client.connect_namespace("40").await.unwrap();
+    let (id, pid) = (
+        client.id.clone(),
+        client.recovery_pid.clone().expect("a pid"),
+    );
+    client.send(r#"420["join","r"]"#).await.unwrap();
+    while client.next_packet().await.unwrap() != r#"430["joined"]"# {}
+    let emit = |n: u64, rooms: Value| json!({"cmd": "emit", "rooms": rooms, "except": [], "ev": "tick", "args": [n]});
+    for n in 0..3 {
+        peer.ok(emit(n, json!([]))).await;
+    }
+    assert_eq!(ticks(&mut client, 3).await, [0, 1, 2]);
+    let offset = client.offset.clone().expect("ticks carry offsets");
+    drop(client);
+    session_in_redis(redis.port, &pid).await;
+    assert_nodes_session_format(redis.port, &pid, &id).await;
+    // Missed: to all, to its room; not: to another room.
+    peer.ok(emit(3, json!([]))).await;
+    peer.ok(emit(99, json!(["elsewhere"]))).await;
+    peer.ok(emit(4, json!(["r"]))).await;
+    let mut back = WsClient::open(node).await.unwrap();
+    let auth = json!({ "pid": pid, "offset": offset });
+    back.connect_namespace(&format!("40{auth}")).await.unwrap();
+    assert_eq!(back.id, id, "the same socket id: recovered by Node");
+    assert_eq!(back.recovery_pid.as_deref(), Some(pid.as_str()));
+    let connection = peer
+        .event("Node's server to accept the socket", |e| {
+            e["event"] == "server-connection" && e["id"] == id.as_str()
+        })
+        .await;
+    assert_eq!(connection["recovered"], json!(true));
+    // Its rooms came back with it.
+    peer.ok(emit(5, json!(["r"]))).await;
+    assert_eq!(ticks(&mut back, 3).await, [3, 4, 5]);
+}
+
+/// A recovering socket held in a middleware (`skip_middlewares` off) while
+/// other servers broadcast: the reader of its server waits for it, so the
+/// broadcasts written meanwhile reach it live, after the missed ones, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broadcasts_written_while_a_recovered_socket_connects_reach_it_exactly_once() {
+    let redis = RedisServer::start().await;
+    let recovery = RecoveryConfig {
+        skip_middlewares: false,
+        ..RecoveryConfig::default()
+    };
+    let a = RustServer::start_streams_with(
+        &redis.url(),
+        RedisStreamsAdapterConfig::default(),
+        recovery,
+    )
+    .await;
+    let b = RustServer::start_streams(&redis.url(), RedisStreamsAdapterConfig::default()).await;
+    let (entered_tx, mut entered) = tokio::sync::mpsc::unbounded_channel();
+    let release = Arc::new(tokio::sync::Semaphore::new(0));
+    let releasing = Arc::clone(&release);
+    a.io.of("/").use_middleware(move |socket| {
+        let recovering = socket.auth().get("pid").is_some();
+        let (entered, release) = (entered_tx.clone(), Arc::clone(&releasing));
+        async move {
+            if recovering {
+                let _ = entered.send(());
+                let _ = release.acquire().await;
+            }
+            Ok(())
+        }
+    });
+    let mut client = WsClient::open(a.addr).await.unwrap();
+    client.connect_namespace("40").await.unwrap();
+    let (id, pid) = (client.id.clone(), client.recovery_pid.clone().unwrap());
+    let mut watcher = WsClient::open(b.addr).await.unwrap();
+    watcher.connect_namespace("40").await.unwrap();
+    for n in 0..3 {
+        b.io.emit("tick", json!(n));
+    }
+    assert_eq!(ticks(&mut client, 3).await, [0, 1, 2]);
+    let offset = client.offset.clone().unwrap();
+    drop(client);
+    session_in_redis(redis.port, &pid).await;
+    for n in 3..5 {
+        b.io.emit("tick", json!(n));
+    }
+
+    let mut back = WsClient::open(a.addr).await.unwrap();
+    let auth = json!({ "pid": pid, "offset": offset });
+    let connecting = tokio::spawn(async move {
+        back.connect_namespace(&format!("40{auth}")).await.unwrap();
+        back
+    });
+    within(
+        WAIT,
+        "the recovering socket in the middleware",
+        entered.recv(),
+    )
+    .await;
+    // Written while it waits; read by b (and a) meanwhile.
+    for n in 5..7 {
+        b.io.emit("tick", json!(n));
+    }
+    assert_eq!(ticks(&mut watcher, 7).await, [0, 1, 2, 3, 4, 5, 6]);
+    release.add_permits(1);
+    let mut back = within(WAIT, "the recovered CONNECT", connecting)
+        .await
+        .unwrap();
+    assert_eq!(back.id, id, "recovered");
+    b.io.emit("tick", json!(7));
+    assert_eq!(ticks(&mut back, 5).await, [3, 4, 5, 6, 7]);
+}
