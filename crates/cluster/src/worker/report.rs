@@ -73,9 +73,18 @@ fn request_metric() -> Metric {
         "iocluster_requests",
         "HTTP requests on the public port (a WebSocket counts once), by who served them: this worker (`here`), another worker of this node (`worker`), or the node that owns the session (`node`: forwarded over a peer link).",
         vec![
-            (vec![label("served_by", "here")], REQUESTS_SERVED.load(Relaxed)),
-            (vec![label("served_by", "worker")], REQUESTS_TO_WORKER.load(Relaxed)),
-            (vec![label("served_by", "node")], REQUESTS_TO_NODE.load(Relaxed)),
+            (
+                vec![label("served_by", "here")],
+                REQUESTS_SERVED.load(Relaxed),
+            ),
+            (
+                vec![label("served_by", "worker")],
+                REQUESTS_TO_WORKER.load(Relaxed),
+            ),
+            (
+                vec![label("served_by", "node")],
+                REQUESTS_TO_NODE.load(Relaxed),
+            ),
         ],
     )
 }
