@@ -35,6 +35,12 @@ const TOO_MANY_ATTEMPTS: &str = "too many failed logins, try again later";
 /// Addresses remembered at most by the throttle (a flood from many
 /// addresses forgets the oldest first).
 const THROTTLE_CAPACITY: usize = 10_000;
+/// Passwords checked at once by one server: bcrypt is slow on purpose, and
+/// a flood of logins from many addresses must not take every core (or
+/// grow the blocking pool to its limit).
+const CONCURRENT_CHECKS: usize = 2;
+/// How long a login waits for its turn before it is refused.
+const CHECK_QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Checks logins for one instrumented server.
 pub(crate) struct BasicAuth {
@@ -42,6 +48,7 @@ pub(crate) struct BasicAuth {
     password_hash: String,
     tokens: SessionTokens,
     throttle: LoginThrottle,
+    checks: tokio::sync::Semaphore,
 }
 
 impl BasicAuth {
@@ -62,6 +69,7 @@ impl BasicAuth {
             password_hash,
             tokens,
             throttle: LoginThrottle::new(attempts, window),
+            checks: tokio::sync::Semaphore::new(CONCURRENT_CHECKS),
         })
     }
 
@@ -91,7 +99,11 @@ impl BasicAuth {
             return Err(self.failed(address));
         }
         // bcrypt takes tens of milliseconds of CPU: off the runtime's
-        // threads.
+        // threads, a few at a time.
+        let Ok(Ok(_turn)) = tokio::time::timeout(CHECK_QUEUE_TIMEOUT, self.checks.acquire()).await
+        else {
+            return Err(ConnectError::new(TOO_MANY_ATTEMPTS));
+        };
         let password = password.clone();
         let hash = self.password_hash.clone();
         let matches = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash))
