@@ -251,11 +251,6 @@ async fn emit_stats(shared: Arc<Shared>, mut stopped: watch::Receiver<()>) {
             _ = ticks.tick() => {}
             _ = stopped.changed() => return,
         }
-        if shared.options.mode == Mode::Development {
-            for update in stats::transport_updates(&shared.io) {
-                shared.admin.emit("socket_updated", update);
-            }
-        }
         let stats = stats::server_stats(&shared.io, &shared.identity, &mut aggregator);
         shared.admin.emit("server_stats", stats);
     }

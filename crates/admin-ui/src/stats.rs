@@ -15,8 +15,6 @@ use iocluster_engineio::EngineStats;
 use iocluster_socketio::Server;
 use serde_json::{Value, json};
 
-use crate::serialize::{ADMIN_KEY, admin_details, with_admin};
-
 /// What a server says of itself in each `server_stats`.
 pub(crate) struct Identity {
     pub(crate) server_id: String,
@@ -101,30 +99,4 @@ pub(crate) fn server_stats(io: &Server, identity: &Identity, aggregator: &mut Ag
         "aggregatedEvents": aggregator.take(clients, SystemTime::now()),
         "namespaces": namespaces,
     })
-}
-
-/// Development mode: the sockets of this server whose transport changed
-/// since they were last told about (an upgrade to WebSocket), each with its
-/// data updated. Node hears of upgrades from the engine socket; we look at
-/// each tick, so the UI learns of one within `stats_interval`.
-pub(crate) fn transport_updates(io: &Server) -> Vec<Value> {
-    let mut updates = Vec::new();
-    for namespace in io.namespaces() {
-        for socket in namespace.sockets() {
-            let details = admin_details(&socket);
-            let data = socket.data();
-            if data.get(ADMIN_KEY) == Some(&details) {
-                continue;
-            }
-            if let Some(data) = with_admin(data, details.clone()) {
-                socket.set_data(data);
-            }
-            updates.push(json!({
-                "id": socket.id(),
-                "nsp": namespace.name(),
-                "transport": details["transport"],
-            }));
-        }
-    }
-    updates
 }

@@ -5,7 +5,7 @@
 //! | emitted | arguments | when |
 //! |---|---|---|
 //! | `socket_connected` | `socket, time` | a socket connects (before the namespace's handlers) |
-//! | `socket_updated` | `{id, nsp, transport}` | its transport changed (seen at the next stats tick) |
+//! | `socket_updated` | `{id, nsp, transport}` | its connection upgraded to WebSocket |
 //! | `room_joined` / `room_left` | `nsp, room, id, time` | it joins or leaves a room |
 //! | `event_received` / `event_sent` | `nsp, id, [event, ...args], time` | it sends an event / is sent one by `socket.emit` (not the admin namespace's own) |
 //! | `socket_disconnected` | `nsp, id, reason, time` | it leaves |
@@ -24,6 +24,10 @@ pub(crate) fn register(shared: &Arc<Shared>) {
     shared
         .io
         .on_any_connection(move |socket| on_connection(&admin, socket));
+    let admin = shared.admin.clone();
+    shared
+        .io
+        .on_any_upgrade(move |socket| on_upgrade(&admin, socket));
     let admin = shared.admin.clone();
     shared.io.on_new_namespace(move |namespace| {
         let admin = admin.clone();
@@ -68,6 +72,23 @@ fn on_connection(admin: &Namespace, socket: &SocketRef) {
             ],
         );
     });
+}
+
+/// Node's `socket.conn.on("upgrade")` listener: the data's `_admin` follows
+/// the transport, and the UI is told.
+fn on_upgrade(admin: &Namespace, socket: &SocketRef) {
+    let details = admin_details(socket);
+    if let Some(data) = with_admin(socket.data(), details.clone()) {
+        socket.set_data(data);
+    }
+    admin.emit(
+        "socket_updated",
+        json!({
+            "id": socket.id(),
+            "nsp": socket.namespace().name(),
+            "transport": details["transport"],
+        }),
+    );
 }
 
 /// `nsp, id, [event, ...args], time`, binary arguments kept.

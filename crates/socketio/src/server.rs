@@ -84,6 +84,8 @@ pub(crate) struct ServerShared {
     /// Run for every socket of every namespace, before the namespace's own
     /// connection handlers.
     connection_observers: RwLock<Vec<ConnectionObserver>>,
+    /// Run for every socket of a session that upgraded to WebSocket.
+    upgrade_observers: RwLock<Vec<ConnectionObserver>>,
 }
 
 impl ServerShared {
@@ -184,6 +186,28 @@ impl EngineHandler for EngineBridge {
             client.close_sockets(DisconnectReason::from(reason));
         }
     }
+
+    fn on_upgrade(&self, session: &Arc<Session>) {
+        let Some(server) = self.0.upgrade() else {
+            return;
+        };
+        let observers = server
+            .upgrade_observers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if observers.is_empty() {
+            return;
+        }
+        let Some(client) = server.client(session.id().as_str()) else {
+            return;
+        };
+        for socket in client.connected_sockets() {
+            for observer in &observers {
+                observer(&socket);
+            }
+        }
+    }
 }
 
 /// A Socket.IO server.
@@ -232,6 +256,7 @@ impl Server {
             engine: OnceLock::new(),
             namespace_hooks: RwLock::new(Vec::new()),
             connection_observers: RwLock::new(Vec::new()),
+            upgrade_observers: RwLock::new(Vec::new()),
         });
         let engine = Engine::new(
             shared.config.engine.clone(),
@@ -318,6 +343,17 @@ impl Server {
     pub fn on_any_connection(&self, observer: impl Fn(&SocketRef) + Send + Sync + 'static) {
         self.0
             .connection_observers
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Arc::new(observer));
+    }
+
+    /// Runs `observer` for each socket, of any namespace, whose connection
+    /// moved from HTTP long-polling to WebSocket, once the upgrade is done
+    /// (Node's `socket.conn.on("upgrade")`).
+    pub fn on_any_upgrade(&self, observer: impl Fn(&SocketRef) + Send + Sync + 'static) {
+        self.0
+            .upgrade_observers
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .push(Arc::new(observer));

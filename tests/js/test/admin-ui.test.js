@@ -138,6 +138,10 @@ describe("the Admin UI on iocluster --workers 2 --admin-ui", () => {
       assert.equal(socket.handshake.address, "127.0.0.1");
       assert.ok(!Number.isNaN(Date.parse(time)));
       await ui.waitFor("event_sent", (nsp, id, args) => id === client.id && args[0] === "welcome");
+      // It connected over polling and upgrades: the UI is told.
+      if (socket.transport === "polling") {
+        await ui.waitFor("socket_updated", (u) => u.id === client.id && u.transport === "websocket");
+      }
     }
     // An event a client sends is reported, wherever it is.
     b.socket.emit("join", "lobby");
