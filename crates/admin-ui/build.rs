@@ -1,5 +1,6 @@
 //! Embeds the vendored Admin UI (`ui/dist`, refreshed by
-//! `scripts/update-admin-ui.sh`): writes a table of its files, each an
+//! `scripts/update-admin-ui.sh`) and its icon font (`ui/mdi`, served under
+//! `mdi/<version>/`): writes a table of the files, each an
 //! `include_bytes!`, to `$OUT_DIR/assets.rs`. A table made here rather than
 //! by hand because the bundles' names carry content hashes that change with
 //! every version.
@@ -9,10 +10,17 @@ use std::path::{Path, PathBuf};
 
 fn main() {
     let root = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
-    let dist = root.join("ui").join("dist");
-    println!("cargo:rerun-if-changed={}", dist.display());
+    let ui = root.join("ui");
+    println!("cargo:rerun-if-changed={}", ui.display());
+    let dist = ui.join("dist");
     let mut files = Vec::new();
-    collect(&dist, &dist, &mut files);
+    collect(&dist, &dist, "", &mut files);
+    let mdi = ui.join("mdi");
+    let mdi_version = std::fs::read_to_string(mdi.join("VERSION")).unwrap_or_default();
+    let prefix = format!("mdi/{}/", mdi_version.trim());
+    for dir in ["css", "fonts"] {
+        collect(&mdi, &mdi.join(dir), &prefix, &mut files);
+    }
     files.sort();
     let mut table = String::from("&[\n");
     for (name, path) in &files {
@@ -30,8 +38,9 @@ fn main() {
     }
 }
 
-/// Every file under `dir`, with its path relative to `base` (`/`-separated).
-fn collect(base: &Path, dir: &Path, files: &mut Vec<(String, PathBuf)>) {
+/// Every file under `dir`, named `prefix` + its path relative to `base`
+/// (`/`-separated).
+fn collect(base: &Path, dir: &Path, prefix: &str, files: &mut Vec<(String, PathBuf)>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         panic!(
             "{} is missing: run scripts/update-admin-ui.sh",
@@ -41,14 +50,14 @@ fn collect(base: &Path, dir: &Path, files: &mut Vec<(String, PathBuf)>) {
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
-            collect(base, &path, files);
+            collect(base, &path, prefix, files);
         } else if let Ok(relative) = path.strip_prefix(base) {
             let name = relative
                 .components()
                 .map(|c| c.as_os_str().to_string_lossy().into_owned())
                 .collect::<Vec<_>>()
                 .join("/");
-            files.push((name, path));
+            files.push((format!("{prefix}{name}"), path));
         }
     }
 }

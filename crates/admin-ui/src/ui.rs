@@ -13,9 +13,11 @@
 //!   visit (nothing kept) the page served here presets it to the page's
 //!   own origin, the engine path and the admin namespace of this server,
 //!   so the login form only wants the username and password.
-//! - The page loads its fonts and icons from Google Fonts and jsDelivr, as
-//!   the package does; offline, the UI works with fallback fonts and no
-//!   icons.
+//! - The page loads its icon font (`@mdi/font`) from jsDelivr and its text
+//!   font from Google Fonts. The icons are vendored too (`ui/mdi`,
+//!   Apache-2.0) and the page served here loads them from this server,
+//!   under `mdi/<version>/`, so the UI's buttons have icons without the
+//!   internet; Roboto, if unreachable, falls back to the system's fonts.
 
 use axum::Router;
 use axum::extract::Path;
@@ -28,6 +30,13 @@ static ASSETS: &[(&str, &[u8])] = include!(concat!(env!("OUT_DIR"), "/assets.rs"
 
 /// The version of `@socket.io/admin-ui` whose UI is embedded.
 pub const UI_VERSION: &str = include_str!("../ui/VERSION").trim_ascii();
+
+/// The version of `@mdi/font` whose icons are embedded.
+const MDI_VERSION: &str = include_str!("../ui/mdi/VERSION").trim_ascii();
+
+/// Where the page of the npm package loads its icon font from.
+const MDI_CDN: &str =
+    "https://cdn.jsdelivr.net/npm/@mdi/font@latest/css/materialdesignicons.min.css";
 
 /// The UI under `base` (such as `/admin`), with no server preset: the user
 /// types the server's URL in the login form. See also
@@ -84,7 +93,8 @@ async fn asset(Path(file): Path<String>) -> Response {
     let Some((_, bytes)) = ASSETS.iter().find(|(name, _)| *name == file) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let cache = if is_hashed(&file) {
+    // Hashed names, and the icons under their version, never change.
+    let cache = if is_hashed(&file) || file.starts_with("mdi/") {
         "public, max-age=31536000, immutable"
     } else {
         "no-cache"
@@ -111,7 +121,11 @@ fn index_page(engine_path: &str, namespace: &str) -> String {
         .iter()
         .find(|(name, _)| *name == "index.html")
         .map(|(_, bytes)| String::from_utf8_lossy(bytes).into_owned())
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .replace(
+            MDI_CDN,
+            &format!("mdi/{MDI_VERSION}/css/materialdesignicons.min.css"),
+        );
     if engine_path.is_empty() {
         return page;
     }
@@ -198,6 +212,12 @@ mod tests {
                 .unwrap()
                 .contains("immutable")
         );
+        assert!(body.contains(&format!("mdi/{MDI_VERSION}/css/")));
+        assert!(!body.contains("cdn.jsdelivr.net"));
+        let icons = format!("/admin/mdi/{MDI_VERSION}/fonts/materialdesignicons-webfont.woff2");
+        let response = get(&router, &icons).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "font/woff2");
         let favicon = get(&router, "/admin/favicon.png").await;
         assert_eq!(favicon.headers()[header::CONTENT_TYPE], "image/png");
         assert_eq!(favicon.headers()[header::CACHE_CONTROL], "no-cache");
