@@ -10,11 +10,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use iocluster::Fleet;
+use iocluster::admin_ui::ui::Auth;
 use iocluster::cluster::{
     Balance, ClusterConfig, EngineOptions, NodeId, PeerConfig, RecoveryOptions, SocketIoOptions,
     TlsConfig, TlsFiles, WorkerCommand,
 };
+use iocluster::{AdminUi, Fleet};
 use iocluster_duration::CliDuration;
 
 /// Socket.IO on every core: a master that hands each connection to the
@@ -55,6 +56,9 @@ enum Command {
         /// not JSON is sent as a string.
         args: Vec<String>,
     },
+    /// Print a bcrypt hash of the password read from standard input (its
+    /// first line), for --admin-ui-password-hash.
+    HashPassword,
     /// Print the state of a running cluster's workers (from its admin endpoint).
     Status {
         /// The admin endpoint of the master.
@@ -277,6 +281,52 @@ struct ServeArgs {
     /// (comma-separated; the IDs their --node-id).
     #[arg(long, env = "IOCLUSTER_PEERS", value_delimiter = ',', value_parser = peer_entry, requires = "peer_secret")]
     peers: Vec<(u32, SocketAddr)>,
+    /// Serve the official Socket.IO Admin UI at /admin/ on the public port
+    /// and instrument every worker's server for it (its `/admin`
+    /// namespace): every worker of every node shows in the UI. Needs
+    /// --admin-ui-password-hash, or --admin-ui-no-auth.
+    #[arg(long, env = "IOCLUSTER_ADMIN_UI")]
+    admin_ui: bool,
+    /// The Admin UI's login username.
+    #[arg(
+        long,
+        env = "IOCLUSTER_ADMIN_UI_USERNAME",
+        default_value = "admin",
+        requires = "admin_ui"
+    )]
+    admin_ui_username: String,
+    /// The Admin UI's login password, as a bcrypt hash (`iocluster
+    /// hash-password`, or `htpasswd -nbBC 10 "" PASSWORD | cut -c2-`).
+    /// Prefer the environment variable: arguments show in `ps`.
+    #[arg(
+        long,
+        env = "IOCLUSTER_ADMIN_UI_PASSWORD_HASH",
+        hide_env_values = true,
+        requires = "admin_ui"
+    )]
+    admin_ui_password_hash: Option<String>,
+    /// The Admin UI without a login: anyone who reaches the port can watch
+    /// and act on every socket. Development only.
+    #[arg(
+        long,
+        env = "IOCLUSTER_ADMIN_UI_NO_AUTH",
+        requires = "admin_ui",
+        conflicts_with = "admin_ui_password_hash"
+    )]
+    admin_ui_no_auth: bool,
+    /// development: every socket, room and event in the UI; production:
+    /// the servers' stats only (nothing per socket or per event).
+    #[arg(
+        long,
+        env = "IOCLUSTER_ADMIN_UI_MODE",
+        default_value_t = iocluster::admin_ui::ui::Mode::Development,
+        requires = "admin_ui",
+        value_name = "MODE"
+    )]
+    admin_ui_mode: iocluster::admin_ui::ui::Mode,
+    /// The Admin UI only watches: no join, leave, disconnect nor emit.
+    #[arg(long, env = "IOCLUSTER_ADMIN_UI_READONLY", requires = "admin_ui")]
+    admin_ui_readonly: bool,
     /// Your worker program and its arguments, after `--`; default: the
     /// built-in app.
     #[arg(last = true)]
@@ -362,6 +412,33 @@ impl ServeArgs {
         Ok(config)
     }
 
+    /// The Admin UI's settings, with `--admin-ui`.
+    fn admin_ui(&self) -> Result<Option<AdminUi>, String> {
+        if !self.admin_ui {
+            return Ok(None);
+        }
+        let auth = match (&self.admin_ui_password_hash, self.admin_ui_no_auth) {
+            (Some(hash), false) => Auth::Basic {
+                username: self.admin_ui_username.clone(),
+                password: hash.clone(),
+            },
+            (None, true) => Auth::None,
+            _ => {
+                return Err(
+                    "--admin-ui needs --admin-ui-password-hash HASH (bcrypt), or --admin-ui-no-auth"
+                        .to_owned(),
+                );
+            }
+        };
+        let settings = AdminUi {
+            auth,
+            mode: self.admin_ui_mode,
+            readonly: self.admin_ui_readonly,
+        };
+        settings.validate()?;
+        Ok(Some(settings))
+    }
+
     /// How the workers sync: `--redis` (and `--redis-sharded`), or through
     /// the master.
     fn fleet(&self) -> Result<Fleet, String> {
@@ -439,6 +516,7 @@ fn main() -> ExitCode {
     init_logs(cli.log_format);
     let result = match cli.command {
         Some(Command::Status { admin }) => status(admin),
+        Some(Command::HashPassword) => hash_password(),
         Some(Command::Emit {
             redis,
             nsp,
@@ -461,7 +539,9 @@ fn main() -> ExitCode {
 /// Runs the master (or, in a worker process, the built-in app).
 fn serve(args: ServeArgs) -> Result<(), String> {
     let config = args.config()?;
+    let admin_ui = args.admin_ui()?;
     let mut builder = args.fleet()?.cluster().config(config);
+    builder = AdminUi::apply(admin_ui.as_ref(), builder);
     if let Some((program, rest)) = args.worker_command.split_first() {
         builder = builder.worker_command(WorkerCommand {
             program: program.clone(),
@@ -473,6 +553,21 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         .build()
         .run(iocluster::app::build)
         .map_err(|error| error.to_string())
+}
+
+/// Prints a bcrypt hash of the first line of standard input.
+fn hash_password() -> Result<(), String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the password: {e}"))?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    if password.is_empty() {
+        return Err("no password on standard input".to_owned());
+    }
+    let hash = iocluster::admin_ui::ui::hash_password(password).map_err(|e| e.to_string())?;
+    println!("{hash}");
+    Ok(())
 }
 
 /// Prints the admin endpoint's `/status`.

@@ -2,10 +2,12 @@
 //! `cargo run --release -- --workers 4 -- target/release/examples/custom_worker`
 //! (build it first with `cargo build --release --example custom_worker`),
 //! or on its own: `cargo run --example custom_worker` starts a master that
-//! runs this same program as its workers.
+//! runs this same program as its workers. Under
+//! `iocluster --admin-ui … -- ./custom_worker`, the Socket.IO Admin UI is
+//! served at `/admin/` and watches every worker.
 
 use axum::routing::get;
-use iocluster::Fleet;
+use iocluster::{AdminUi, Fleet};
 use serde_json::json;
 
 fn main() -> Result<(), iocluster::cluster::ClusterError> {
@@ -26,6 +28,12 @@ fn main() -> Result<(), iocluster::cluster::ClusterError> {
             });
             let _ = socket.emit("hello", json!({ "worker": std::process::id() }));
         });
-        io.router().route("/", get(|| async { "custom worker up" }))
+        let router = io.router().route("/", get(|| async { "custom worker up" }));
+        // With the master's --admin-ui: instrument this worker's server
+        // and serve the UI.
+        match AdminUi::instrument_worker(worker, &io) {
+            Some(admin_ui) => router.merge(admin_ui),
+            None => router,
+        }
     })
 }

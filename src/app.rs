@@ -8,6 +8,10 @@
 //!
 //! Across workers, broadcasts reach the clients of the worker that sends them
 //! until the cluster adapter connects the workers.
+//!
+//! With `iocluster --admin-ui`, the Socket.IO Admin UI is served at
+//! `/admin/` and every worker's server is instrumented (see
+//! [`AdminUi`](crate::AdminUi)).
 
 use axum::Router;
 use axum::response::Html;
@@ -25,7 +29,11 @@ pub fn build(worker: &WorkerContext) -> Router {
     register_handlers(&io);
     let pid = std::process::id();
     let page = CHAT_PAGE.replace("{{PID}}", &pid.to_string());
-    io.router().route(
+    let router = match crate::AdminUi::instrument_worker(worker, &io) {
+        Some(admin_ui) => io.router().merge(admin_ui),
+        None => io.router(),
+    };
+    router.route(
         "/",
         get(move || {
             let page = page.clone();

@@ -49,6 +49,11 @@ impl Client {
         self.sockets.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The client's sockets now, one per namespace it is connected to.
+    pub(crate) fn connected_sockets(&self) -> Vec<SocketRef> {
+        self.sockets().values().cloned().collect()
+    }
+
     /// Whether the client ever connected to a namespace (Node clears its
     /// connect timeout at the first one).
     pub(crate) fn connected_once(&self) -> bool {
@@ -251,6 +256,9 @@ impl Client {
                 };
                 let _ = socket.send_packet(&packet);
             }
+        }
+        for observer in server.connection_observers() {
+            observer(&socket);
         }
         for handler in namespace.connection_handlers() {
             handler(&socket);

@@ -18,6 +18,8 @@ use crate::reason::DisconnectReason;
 use crate::socket::SocketRef;
 
 type Matcher = Arc<dyn Fn(&str, &Value) -> bool + Send + Sync>;
+type NamespaceHook = Arc<dyn Fn(&Namespace) + Send + Sync>;
+pub(crate) type ConnectionObserver = Arc<dyn Fn(&SocketRef) + Send + Sync>;
 
 struct DynamicShared {
     matcher: Matcher,
@@ -76,6 +78,14 @@ pub(crate) struct ServerShared {
     dynamic: RwLock<Vec<DynamicNamespace>>,
     clients: Mutex<HashMap<String, Arc<Client>>>,
     engine: OnceLock<Engine>,
+    /// Run for every namespace, existing or created later (Node's
+    /// `new_namespace`).
+    namespace_hooks: RwLock<Vec<NamespaceHook>>,
+    /// Run for every socket of every namespace, before the namespace's own
+    /// connection handlers.
+    connection_observers: RwLock<Vec<ConnectionObserver>>,
+    /// Run for every socket of a session that upgraded to WebSocket.
+    upgrade_observers: RwLock<Vec<ConnectionObserver>>,
 }
 
 impl ServerShared {
@@ -87,12 +97,32 @@ impl ServerShared {
         self.clients.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    pub(crate) fn connection_observers(&self) -> Vec<ConnectionObserver> {
+        self.connection_observers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     fn create_namespace(self: &Arc<Self>, name: &str, handlers: SharedHandlers) -> Namespace {
         let mut namespaces = self.namespaces.write().unwrap_or_else(|p| p.into_inner());
-        namespaces
-            .entry(name.to_owned())
-            .or_insert_with(|| Namespace::new(name.to_owned(), self, handlers))
-            .clone()
+        if let Some(existing) = namespaces.get(name) {
+            return existing.clone();
+        }
+        let namespace = Namespace::new(name.to_owned(), self, handlers);
+        namespaces.insert(name.to_owned(), namespace.clone());
+        // Read under the namespaces' lock, which `on_new_namespace` holds
+        // while it adds a hook: each hook sees each namespace exactly once.
+        let hooks = self
+            .namespace_hooks
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        drop(namespaces);
+        for hook in hooks {
+            hook(&namespace);
+        }
+        namespace
     }
 
     /// The namespace a CONNECT names: a static one, or a new child of the
@@ -156,6 +186,28 @@ impl EngineHandler for EngineBridge {
             client.close_sockets(DisconnectReason::from(reason));
         }
     }
+
+    fn on_upgrade(&self, session: &Arc<Session>) {
+        let Some(server) = self.0.upgrade() else {
+            return;
+        };
+        let observers = server
+            .upgrade_observers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if observers.is_empty() {
+            return;
+        }
+        let Some(client) = server.client(session.id().as_str()) else {
+            return;
+        };
+        for socket in client.connected_sockets() {
+            for observer in &observers {
+                observer(&socket);
+            }
+        }
+    }
 }
 
 /// A Socket.IO server.
@@ -202,6 +254,9 @@ impl Server {
             dynamic: RwLock::new(Vec::new()),
             clients: Mutex::new(HashMap::new()),
             engine: OnceLock::new(),
+            namespace_hooks: RwLock::new(Vec::new()),
+            connection_observers: RwLock::new(Vec::new()),
+            upgrade_observers: RwLock::new(Vec::new()),
         });
         let engine = Engine::new(
             shared.config.engine.clone(),
@@ -253,6 +308,55 @@ impl Server {
             .unwrap_or_else(|p| p.into_inner())
             .push(dynamic.clone());
         dynamic
+    }
+
+    /// Runs `hook` for every namespace of this server: at once for those
+    /// that exist, then for each one created later (static or a child of a
+    /// dynamic namespace), once each. Node's `io.on("new_namespace")`, plus
+    /// the namespaces already there.
+    ///
+    /// ```no_run
+    /// # fn demo(io: iocluster_socketio::Server) {
+    /// io.on_new_namespace(|namespace| println!("namespace {}", namespace.name()));
+    /// # }
+    /// ```
+    pub fn on_new_namespace(&self, hook: impl Fn(&Namespace) + Send + Sync + 'static) {
+        let hook: NamespaceHook = Arc::new(hook);
+        let existing: Vec<Namespace> = {
+            let namespaces = self.0.namespaces.read().unwrap_or_else(|p| p.into_inner());
+            self.0
+                .namespace_hooks
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(Arc::clone(&hook));
+            namespaces.values().cloned().collect()
+        };
+        for namespace in &existing {
+            hook(namespace);
+        }
+    }
+
+    /// Runs `observer` for each socket that connects to any namespace of
+    /// this server, before that namespace's connection handlers (as Node's
+    /// `nsp.prependListener("connection")` on every namespace): for
+    /// instrumentation such as the Admin UI.
+    pub fn on_any_connection(&self, observer: impl Fn(&SocketRef) + Send + Sync + 'static) {
+        self.0
+            .connection_observers
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Arc::new(observer));
+    }
+
+    /// Runs `observer` for each socket, of any namespace, whose connection
+    /// moved from HTTP long-polling to WebSocket, once the upgrade is done
+    /// (Node's `socket.conn.on("upgrade")`).
+    pub fn on_any_upgrade(&self, observer: impl Fn(&SocketRef) + Send + Sync + 'static) {
+        self.0
+            .upgrade_observers
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Arc::new(observer));
     }
 
     /// Runs `handler` for each socket connecting to the main namespace.

@@ -59,6 +59,14 @@ impl WorkerContext {
         self.link.instance()
     }
 
+    /// The number of this worker's node in the fleet (its master's
+    /// `--node-id`, or the random one it picked): with
+    /// [`WorkerContext::instance`], names this worker among every worker
+    /// of every node.
+    pub fn node(&self) -> crate::sid::NodeId {
+        self.link.node()
+    }
+
     /// The engine options given on the master's command line.
     pub fn engine_options(&self) -> &EngineOptions {
         &self.engine

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::{AnyHandler, Socket};
+use super::Socket;
 use crate::ack::AckSender;
 use crate::parser::{Packet, PacketType};
 use crate::payload::Payload;
@@ -37,8 +37,7 @@ impl Socket {
             args,
             attachments: packet.attachments,
         };
-        let any: Vec<AnyHandler> = self.any.read().unwrap_or_else(|p| p.into_inner()).clone();
-        for handler in any {
+        for handler in self.incoming_listeners() {
             handler(self, &name, &payload);
         }
         let handler = self

@@ -31,6 +31,18 @@ pub type SocketRef = Arc<Socket>;
 type EventHandler = Arc<dyn Fn(&SocketRef, Payload, Option<AckSender>) + Send + Sync>;
 type AnyHandler = Arc<dyn Fn(&SocketRef, &str, &Payload) + Send + Sync>;
 type DisconnectHandler = Arc<dyn Fn(&SocketRef, DisconnectReason) + Send + Sync>;
+type OutgoingHandler = Arc<dyn Fn(&Socket, &str, &Payload) + Send + Sync>;
+
+/// An observer of every event, one way or the other. One list for both,
+/// so that a socket pays for outgoing observers (rare: instrumentation)
+/// nothing beyond what its incoming ones cost.
+#[derive(Clone)]
+enum AnyListener {
+    /// `on_any`: events from the client.
+    Incoming(AnyHandler),
+    /// `on_any_outgoing`: the socket's own emits.
+    Outgoing(OutgoingHandler),
+}
 
 // The socket's gates. Sends are held until CONNECT has gone out (so the
 // client sees CONNECT first and, like from Node, the first emits in later
@@ -65,7 +77,7 @@ pub struct Socket {
     /// handlers, found faster by comparing names than by hashing them, and
     /// without a hash table's memory in every socket.
     events: RwLock<Vec<(Box<str>, EventHandler)>>,
-    any: RwLock<Vec<AnyHandler>>,
+    any: RwLock<Vec<AnyListener>>,
     disconnect: RwLock<Vec<DisconnectHandler>>,
     acks: PendingAcks,
     data: Mutex<Value>,
@@ -246,7 +258,53 @@ impl Socket {
         self.any
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .push(Arc::new(handler));
+            .push(AnyListener::Incoming(Arc::new(handler)));
+    }
+
+    /// Sees every event this socket emits itself ([`Socket::emit`],
+    /// [`Socket::emit_with_ack`]), before it is sent: Node's
+    /// `onAnyOutgoing`. Broadcasts (to a room or the namespace) are not
+    /// seen: they are encoded once for every target and never pass through
+    /// each socket.
+    pub fn on_any_outgoing(
+        &self,
+        handler: impl Fn(&Socket, &str, &Payload) + Send + Sync + 'static,
+    ) {
+        self.any
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(AnyListener::Outgoing(Arc::new(handler)));
+    }
+
+    /// Tells the outgoing observers about an emit (called without the lock
+    /// held: an observer may add observers).
+    fn notify_outgoing(&self, event: &str, payload: &Payload) {
+        let handlers: Vec<OutgoingHandler> = self
+            .any
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter_map(|listener| match listener {
+                AnyListener::Outgoing(handler) => Some(Arc::clone(handler)),
+                AnyListener::Incoming(_) => None,
+            })
+            .collect();
+        for handler in handlers {
+            handler(self, event, payload);
+        }
+    }
+
+    /// The `on_any` observers.
+    pub(super) fn incoming_listeners(&self) -> Vec<AnyHandler> {
+        self.any
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter_map(|listener| match listener {
+                AnyListener::Incoming(handler) => Some(Arc::clone(handler)),
+                AnyListener::Outgoing(_) => None,
+            })
+            .collect()
     }
 
     /// Runs when the socket disconnects, with the reason; its rooms are
@@ -266,7 +324,9 @@ impl Socket {
     /// With connection state recovery on, it goes through the adapter like a
     /// broadcast to this socket's room, so that it is kept for recovery.
     pub fn emit(&self, event: &str, payload: impl Into<Payload>) -> Result<(), SendError> {
-        let packet = event_packet(self.namespace.name(), event, payload.into(), None);
+        let payload = payload.into();
+        self.notify_outgoing(event, &payload);
+        let packet = event_packet(self.namespace.name(), event, payload, None);
         if self.namespace.recovery().is_some() {
             let opts = BroadcastOptions {
                 rooms: vec![self.id.to_string()],
@@ -286,10 +346,12 @@ impl Socket {
         payload: impl Into<Payload>,
         timeout: Duration,
     ) -> Result<Payload, AckError> {
+        let payload = payload.into();
+        self.notify_outgoing(event, &payload);
         let id = self.namespace.next_ack_id();
         let (sender, receiver) = oneshot::channel();
         self.acks.insert(id, AckWaiter::One(sender));
-        let packet = event_packet(self.namespace.name(), event, payload.into(), Some(id));
+        let packet = event_packet(self.namespace.name(), event, payload, Some(id));
         if let Err(error) = self.send_packet(&packet) {
             self.acks.remove(id);
             return Err(error.into());
