@@ -14,7 +14,7 @@ use iocluster_loadgen::scenario::fanout::{self, FanoutOptions};
 use iocluster_loadgen::scenario::handshake::{self, HandshakeMode, HandshakeOptions};
 use iocluster_loadgen::scenario::hold::{self, HoldOptions, MemorySource};
 use iocluster_loadgen::{Details, Report, RunOptions, Target, TransportKind};
-use iocluster_testkit::{Master, iocluster_binary, one_cluster_at_a_time};
+use iocluster_testkit::{Master, iocluster_binary, make_test_certificates, one_cluster_at_a_time};
 use tokio::sync::MutexGuard;
 
 /// Each scenario's measured phase.
@@ -187,71 +187,11 @@ async fn hold_keeps_sessions_open_and_reads_the_server_tree_memory() {
     );
 }
 
-/// A test CA and a certificate for 127.0.0.1 it signs, made with the
-/// openssl command line in a temporary directory: (dir, CA, chain, key).
+/// A test CA and a certificate for 127.0.0.1 it signs, in a temporary
+/// directory: (dir, CA, certificate, key).
 fn test_certificates() -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf) {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let run = |args: &[&str]| {
-        let status = std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(dir.path())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .expect("openssl runs (apt-get install openssl)");
-        assert!(status.success(), "openssl {args:?}");
-    };
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
-    run(&[
-        &["req", "-x509", "-nodes", "-days", "1"][..],
-        &ec,
-        &[
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-            "-subj",
-            "/CN=loadgen test CA",
-        ],
-        &["-addext", "basicConstraints=critical,CA:TRUE"],
-        &["-addext", "keyUsage=critical,keyCertSign"],
-    ]
-    .concat());
-    std::fs::write(
-        dir.path().join("server.ext"),
-        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
-    )
-    .expect("the extensions file is written");
-    run(&[
-        &["req", "-nodes"][..],
-        &ec,
-        &[
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=127.0.0.1",
-        ],
-    ]
-    .concat());
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "1",
-        "-out",
-        "server.crt",
-        "-extfile",
-        "server.ext",
-    ]);
+    make_test_certificates(dir.path());
     let path = |name: &str| dir.path().join(name);
     let (ca, cert, key) = (path("ca.crt"), path("server.crt"), path("server.key"));
     (dir, ca, cert, key)

@@ -8,84 +8,19 @@
 mod support;
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use iocluster_redis::{RedisAdapterConfig, ShardedRedisAdapterConfig};
-use iocluster_testkit::{TestProcess, WAIT, free_port};
+use iocluster_testkit::{TestProcess, WAIT, free_port, make_test_certificates};
 use serde_json::json;
 use support::RustServer;
 use tokio::process::Command;
-
-/// Runs `openssl` with `args` in `dir`.
-fn openssl(dir: &Path, args: &[&str]) {
-    let status = std::process::Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl must be installed");
-    assert!(status.success(), "openssl {args:?}: {status}");
-}
-
-/// A CA and a certificate for 127.0.0.1 signed by it (P-256: quick).
-fn make_certificates(dir: &Path) {
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
-    let mut ca = vec!["req", "-x509", "-nodes", "-days", "1"];
-    ca.extend(ec);
-    ca.extend([
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-        "-subj",
-        "/CN=iocluster test CA",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign",
-    ]);
-    openssl(dir, &ca);
-    let mut csr = vec!["req", "-nodes"];
-    csr.extend(ec);
-    csr.extend([
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-    ]);
-    openssl(dir, &csr);
-    std::fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1\n").expect("write");
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "1",
-            "-out",
-            "server.crt",
-            "-extfile",
-            "server.ext",
-        ],
-    );
-}
 
 #[test]
 fn rediss_urls_with_credentials_connect_both_adapters() {
     let dir = std::env::temp_dir().join(format!("iocluster-redis-tls-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a directory for the certificates");
-    make_certificates(&dir);
+    make_test_certificates(&dir);
     // SAFETY: the only test of this binary, and no other thread of it
     // exists yet (the runtime is built below): nothing reads the
     // environment concurrently.

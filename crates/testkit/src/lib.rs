@@ -28,6 +28,7 @@
 // A test kit: a failed expectation here is a failed test, so it may panic.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod certificates;
 pub mod event_log;
 pub mod http;
 pub mod http_connection;
@@ -43,6 +44,7 @@ pub mod wait;
 pub mod websocket;
 pub mod ws_client;
 
+pub use certificates::make_test_certificates;
 pub use event_log::EventLog;
 pub use http::{Response, http_request, parse_response};
 pub use http_connection::{CookieJar, HttpConnection, http, http_with_cookies};
