@@ -117,6 +117,11 @@ struct ServeArgs {
     /// The largest first request head, in bytes (larger: 431).
     #[arg(long, env = "IOCLUSTER_MAX_HEAD", default_value_t = defaults().max_head)]
     max_head: usize,
+    /// The listen backlog of the public port (the kernel caps it at
+    /// net.core.somaxconn): room for a reconnect storm while the master
+    /// accepts.
+    #[arg(long, env = "IOCLUSTER_BACKLOG", default_value_t = defaults().backlog)]
+    backlog: u32,
     /// How long a graceful shutdown may take before workers are killed.
     #[arg(long, env = "IOCLUSTER_SHUTDOWN_TIMEOUT", default_value_t = CliDuration(defaults().shutdown_timeout))]
     shutdown_timeout: CliDuration,
@@ -370,6 +375,7 @@ impl ServeArgs {
             balance: self.balance,
             head_timeout: self.head_timeout.into(),
             max_head: self.max_head,
+            backlog: self.backlog,
             worker_threads: self.threads_per_worker.map(usize::from),
             shutdown_timeout: self.shutdown_timeout.into(),
             backoff_reset: self.backoff_reset.into(),
