@@ -9,6 +9,11 @@ use crate::error::LoadgenError;
 /// The Engine.IO path when the URL names none.
 pub const DEFAULT_PATH: &str = "/socket.io/";
 
+/// How long the setup of a scenario (connecting every client) may take by
+/// default (`--setup-limit`); clients not connected by then are counted as
+/// timeouts.
+pub const SETUP_LIMIT: Duration = Duration::from_secs(60);
+
 /// The longest run allowed: loads here are bounded in time.
 pub const MAX_DURATION: Duration = Duration::from_secs(600);
 
@@ -135,7 +140,7 @@ pub struct RunOptions {
     /// The CA that an `https://` server's certificate is checked against.
     pub ca_file: Option<std::path::PathBuf>,
     /// How long a scenario may take to connect its clients (default
-    /// [`SETUP_LIMIT`](crate::scenario::SETUP_LIMIT)).
+    /// [`SETUP_LIMIT`]).
     pub setup_limit: Duration,
 }
 
@@ -149,7 +154,7 @@ impl RunOptions {
             duration,
             timeout: Duration::from_secs(5),
             connect_concurrency: 64,
-            setup_limit: crate::scenario::SETUP_LIMIT,
+            setup_limit: SETUP_LIMIT,
             ca_file: None,
         }
     }

@@ -27,6 +27,9 @@ const MAX_CAPTURED: usize = 10_000;
 #[derive(Debug, Default)]
 pub(crate) struct Captures {
     next_id: std::sync::atomic::AtomicU64,
+    /// How many captures are under way: a recorded broadcast takes the lock
+    /// only when one is.
+    running: std::sync::atomic::AtomicUsize,
     active: Mutex<Vec<Capture>>,
 }
 
@@ -50,6 +53,9 @@ impl Captures {
         opts: &BroadcastOptions,
         payload: impl FnOnce() -> Option<Payload>,
     ) {
+        if self.running.load(std::sync::atomic::Ordering::Acquire) == 0 {
+            return;
+        }
         let mut active = self.lock();
         if !active.iter().any(|c| c.nsp == nsp) {
             return;
@@ -67,14 +73,13 @@ impl Captures {
 
 /// One capture; ends when dropped.
 pub(crate) struct CaptureGuard {
-    captures: Arc<super::relay::Relay>,
+    captures: Arc<Captures>,
     id: u64,
 }
 
 impl CaptureGuard {
     /// Starts capturing the recorded broadcasts of `nsp`.
-    pub(crate) fn start(relay: &Arc<super::relay::Relay>, nsp: &str) -> CaptureGuard {
-        let captures = relay.captures();
+    pub(crate) fn start(captures: &Arc<Captures>, nsp: &str) -> CaptureGuard {
         let id = captures
             .next_id
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -83,8 +88,11 @@ impl CaptureGuard {
             nsp: nsp.to_owned(),
             seen: Vec::new(),
         });
+        captures
+            .running
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
         CaptureGuard {
-            captures: Arc::clone(relay),
+            captures: Arc::clone(captures),
             id,
         }
     }
@@ -106,9 +114,14 @@ impl CaptureGuard {
     }
 
     fn take(&self) -> Vec<(BroadcastOptions, Payload)> {
-        let mut active = self.captures.captures().lock();
+        let mut active = self.captures.lock();
         match active.iter().position(|c| c.id == self.id) {
-            Some(index) => active.swap_remove(index).seen,
+            Some(index) => {
+                self.captures
+                    .running
+                    .fetch_sub(1, std::sync::atomic::Ordering::Release);
+                active.swap_remove(index).seen
+            }
             None => Vec::new(),
         }
     }
@@ -128,7 +141,6 @@ fn offset_of(payload: &Payload) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outbox::Outbox;
 
     fn event(n: u64, offset: &str) -> Payload {
         Payload {
@@ -146,9 +158,8 @@ mod tests {
 
     #[test]
     fn appends_what_the_answer_lacks_for_the_sockets_rooms_in_order() {
-        let relay = super::super::relay::Relay::new(1, Outbox::new().0);
-        let capture = CaptureGuard::start(&relay, "/");
-        let captures = relay.captures();
+        let captures = Arc::new(Captures::default());
+        let capture = CaptureGuard::start(&captures, "/");
         captures.record("/", &to(&[]), || Some(event(1, "a")));
         captures.record("/", &to(&[]), || Some(event(2, "b")));
         captures.record("/", &to(&["other"]), || Some(event(3, "c")));
@@ -162,14 +173,14 @@ mod tests {
 
     #[test]
     fn nothing_is_kept_without_a_capture_and_after_one() {
-        let relay = super::super::relay::Relay::new(1, Outbox::new().0);
+        let captures = Arc::new(Captures::default());
         let mut made = 0;
-        relay.captures().record("/", &to(&[]), || {
+        captures.record("/", &to(&[]), || {
             made += 1;
             Some(event(1, "a"))
         });
         assert_eq!(made, 0, "no payload is made when nobody captures");
-        drop(CaptureGuard::start(&relay, "/"));
-        assert!(relay.captures().lock().is_empty());
+        drop(CaptureGuard::start(&captures, "/"));
+        assert!(captures.lock().is_empty());
     }
 }

@@ -36,7 +36,7 @@ impl ClusterAdapter {
         let Some(recovery) = self.local.recovery() else {
             return Box::pin(async { None });
         };
-        let capture = CaptureGuard::start(&self.relay, &self.nsp);
+        let capture = CaptureGuard::start(self.relay.captures(), &self.nsp);
         let mut pending = self.relay.register();
         self.relay.control(&WorkerMessage::Restore {
             request: pending.request,

@@ -107,7 +107,7 @@ pub(crate) struct Relay {
     pending: Mutex<HashMap<u64, mpsc::UnboundedSender<Event>>>,
     next_request: AtomicU64,
     next_offset: AtomicU64,
-    captures: Captures,
+    captures: Arc<Captures>,
 }
 
 impl std::fmt::Debug for Relay {
@@ -128,7 +128,7 @@ impl Relay {
             pending: Mutex::new(HashMap::new()),
             next_request: AtomicU64::new(1),
             next_offset: AtomicU64::new(1),
-            captures: Captures::default(),
+            captures: Arc::new(Captures::default()),
         })
     }
 
@@ -139,7 +139,7 @@ impl Relay {
     }
 
     /// The recorded broadcasts captured for restores under way.
-    pub(crate) fn captures(&self) -> &Captures {
+    pub(crate) fn captures(&self) -> &Arc<Captures> {
         &self.captures
     }
 

@@ -19,9 +19,7 @@ use crate::latency::LatencyRecorder;
 use crate::net::Connector;
 use crate::target::{RunOptions, Target};
 
-/// The longest the setup of a scenario (connecting every client) may take;
-/// clients not connected by then are counted as timeouts.
-pub const SETUP_LIMIT: Duration = Duration::from_secs(60);
+pub use crate::target::SETUP_LIMIT;
 
 /// How long a client waits after an error before its next try (keeps a
 /// refusing server from turning a run into a busy loop).
