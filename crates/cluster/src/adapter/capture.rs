@@ -13,87 +13,116 @@
 //! on until the socket joins its rooms nothing awaits, so nothing else can
 //! be applied in between on the worker's runtime thread.
 
+use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use iocluster_socketio::Payload;
 use iocluster_socketio::adapter::BroadcastOptions;
 use serde_json::Value;
 
-/// The most broadcasts one restore captures; past it, the rest are not
-/// kept (the restore goes on with what it has).
+/// The most broadcasts kept for the captures under way; past it, the rest
+/// are not kept (the restores go on with what they have).
 const MAX_CAPTURED: usize = 10_000;
 
-/// The captures under way on one worker.
+/// The captures under way on one worker: one log of the recorded
+/// broadcasts since the oldest of them started, shared by all. A reconnect
+/// storm runs thousands of restores at once; each broadcast is kept once,
+/// not once per capture, and a capture takes only what came after its
+/// start.
 #[derive(Debug, Default)]
 pub(crate) struct Captures {
-    next_id: std::sync::atomic::AtomicU64,
     /// How many captures are under way: a recorded broadcast takes the lock
     /// only when one is.
-    running: std::sync::atomic::AtomicUsize,
-    active: Mutex<Vec<Capture>>,
+    running: AtomicUsize,
+    log: Mutex<Log>,
+}
+
+#[derive(Debug, Default)]
+struct Log {
+    /// The sequence number of `entries`' front.
+    first: u64,
+    entries: VecDeque<Arc<Captured>>,
+    /// Every capture under way: (its start, its id), oldest start first.
+    active: BTreeSet<(u64, u64)>,
+    next_id: u64,
 }
 
 #[derive(Debug)]
-struct Capture {
-    id: u64,
+struct Captured {
     nsp: String,
-    seen: Vec<(BroadcastOptions, Payload)>,
+    opts: BroadcastOptions,
+    payload: Payload,
+}
+
+impl Log {
+    fn end(&self) -> u64 {
+        self.first + self.entries.len() as u64
+    }
+
+    /// Drops what no capture under way needs any more.
+    fn trim(&mut self) {
+        let keep_from = self.active.first().map_or(self.end(), |(start, _)| *start);
+        while self.first < keep_from && self.entries.pop_front().is_some() {
+            self.first += 1;
+        }
+    }
 }
 
 impl Captures {
-    fn lock(&self) -> MutexGuard<'_, Vec<Capture>> {
-        self.active.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Log> {
+        self.log.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Keeps a recorded broadcast of `nsp` for every capture of that
-    /// namespace; `payload` is only made when one is under way.
+    /// Keeps a recorded broadcast of `nsp` for the captures under way;
+    /// `payload` is only made when one is.
     pub(crate) fn record(
         &self,
         nsp: &str,
         opts: &BroadcastOptions,
         payload: impl FnOnce() -> Option<Payload>,
     ) {
-        if self.running.load(std::sync::atomic::Ordering::Acquire) == 0 {
+        if self.running.load(Ordering::Acquire) == 0 {
             return;
         }
-        let mut active = self.lock();
-        if !active.iter().any(|c| c.nsp == nsp) {
+        let mut log = self.lock();
+        if log.active.is_empty() || log.entries.len() >= MAX_CAPTURED {
             return;
         }
         let Some(payload) = payload() else {
             return;
         };
-        for capture in active.iter_mut().filter(|c| c.nsp == nsp) {
-            if capture.seen.len() < MAX_CAPTURED {
-                capture.seen.push((opts.clone(), payload.clone()));
-            }
-        }
+        log.entries.push_back(Arc::new(Captured {
+            nsp: nsp.to_owned(),
+            opts: opts.clone(),
+            payload,
+        }));
     }
 }
 
 /// One capture; ends when dropped.
 pub(crate) struct CaptureGuard {
     captures: Arc<Captures>,
-    id: u64,
+    nsp: String,
+    /// (start, id) in the log's `active`.
+    key: (u64, u64),
 }
 
 impl CaptureGuard {
     /// Starts capturing the recorded broadcasts of `nsp`.
     pub(crate) fn start(captures: &Arc<Captures>, nsp: &str) -> CaptureGuard {
-        let id = captures
-            .next_id
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        captures.lock().push(Capture {
-            id,
-            nsp: nsp.to_owned(),
-            seen: Vec::new(),
-        });
-        captures
-            .running
-            .fetch_add(1, std::sync::atomic::Ordering::Release);
+        let key = {
+            let mut log = captures.lock();
+            let key = (log.end(), log.next_id);
+            log.next_id += 1;
+            log.active.insert(key);
+            key
+        };
+        captures.running.fetch_add(1, Ordering::Release);
         CaptureGuard {
             captures: Arc::clone(captures),
-            id,
+            nsp: nsp.to_owned(),
+            key,
         }
     }
 
@@ -101,29 +130,33 @@ impl CaptureGuard {
     /// captured that it lacks and that a socket in `rooms` was targeted by.
     pub(crate) fn finish_into(self, missed: &mut Vec<Payload>, rooms: &[String]) {
         let seen = self.take();
-        let known: std::collections::HashSet<&str> = missed.iter().filter_map(offset_of).collect();
+        if seen.is_empty() {
+            return;
+        }
+        let known: HashSet<&str> = missed.iter().filter_map(offset_of).collect();
         let fresh: Vec<Payload> = seen
-            .into_iter()
-            .filter(|(opts, payload)| {
-                offset_of(payload).is_some_and(|offset| !known.contains(offset))
-                    && opts.includes(rooms)
+            .iter()
+            .filter(|captured| {
+                captured.nsp == self.nsp
+                    && offset_of(&captured.payload).is_some_and(|offset| !known.contains(offset))
+                    && captured.opts.includes(rooms)
             })
-            .map(|(_, payload)| payload)
+            .map(|captured| captured.payload.clone())
             .collect();
         missed.extend(fresh);
     }
 
-    fn take(&self) -> Vec<(BroadcastOptions, Payload)> {
-        let mut active = self.captures.lock();
-        match active.iter().position(|c| c.id == self.id) {
-            Some(index) => {
-                self.captures
-                    .running
-                    .fetch_sub(1, std::sync::atomic::Ordering::Release);
-                active.swap_remove(index).seen
-            }
-            None => Vec::new(),
+    /// Leaves the log: what was kept since this capture started.
+    fn take(&self) -> Vec<Arc<Captured>> {
+        let mut log = self.captures.lock();
+        if !log.active.remove(&self.key) {
+            return Vec::new();
         }
+        self.captures.running.fetch_sub(1, Ordering::Release);
+        let skip = usize::try_from(self.key.0.saturating_sub(log.first)).unwrap_or(usize::MAX);
+        let seen = log.entries.iter().skip(skip).cloned().collect();
+        log.trim();
+        seen
     }
 }
 
@@ -172,6 +205,32 @@ mod tests {
     }
 
     #[test]
+    fn each_capture_takes_what_came_after_its_start_and_the_log_is_trimmed() {
+        let captures = Arc::new(Captures::default());
+        let first = CaptureGuard::start(&captures, "/");
+        captures.record("/", &to(&[]), || Some(event(1, "a")));
+        let second = CaptureGuard::start(&captures, "/");
+        captures.record("/", &to(&[]), || Some(event(2, "b")));
+        let numbers = |missed: &[Payload]| -> Vec<u64> {
+            missed.iter().filter_map(|p| p.args[1].as_u64()).collect()
+        };
+        let mut missed = Vec::new();
+        second.finish_into(&mut missed, &[]);
+        assert_eq!(numbers(&missed), [2]);
+        assert_eq!(
+            captures.lock().entries.len(),
+            2,
+            "the first still needs both"
+        );
+        let mut missed = Vec::new();
+        first.finish_into(&mut missed, &[]);
+        assert_eq!(numbers(&missed), [1, 2]);
+        let log = captures.lock();
+        assert!(log.entries.is_empty(), "nobody needs the log any more");
+        assert_eq!(log.first, 2);
+    }
+
+    #[test]
     fn nothing_is_kept_without_a_capture_and_after_one() {
         let captures = Arc::new(Captures::default());
         let mut made = 0;
@@ -181,6 +240,7 @@ mod tests {
         });
         assert_eq!(made, 0, "no payload is made when nobody captures");
         drop(CaptureGuard::start(&captures, "/"));
-        assert!(captures.lock().is_empty());
+        let log = captures.lock();
+        assert!(log.active.is_empty() && log.entries.is_empty());
     }
 }

@@ -27,6 +27,11 @@ const BACKOFF_MAX: Duration = Duration::from_secs(10);
 /// How long a rolling restart waits for a new worker to be ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long an exited worker's last frames may take to be read before it
+/// counts as gone (its end of the channel closed with it: this bounds only
+/// a channel that some other process still holds).
+const LAST_FRAMES_LIMIT: Duration = Duration::from_secs(1);
+
 /// How long to wait before the `restarts`-th restart in a row.
 pub(crate) fn backoff(restarts: u32) -> Duration {
     let doublings = restarts.saturating_sub(1).min(10);
@@ -61,7 +66,7 @@ impl Master {
         tracing::info!(slot, %instance, pid, "worker started");
         let (sink, mut stream) = ControlChannel::new(spawned.control, Side::Master).split();
         let master = Arc::clone(self);
-        tokio::spawn(async move {
+        let reader = tokio::spawn(async move {
             while let Some(frame) = stream.next().await {
                 master.on_frame(instance, frame);
             }
@@ -73,6 +78,10 @@ impl Master {
         let mut child = spawned.child;
         tokio::spawn(async move {
             let status = child.wait().await;
+            // What the worker wrote before it died (sessions it tracked or
+            // persisted) is read before it counts as gone: a frame read
+            // after would mark a dead worker's socket as connected.
+            let _ = tokio::time::timeout(LAST_FRAMES_LIMIT, reader).await;
             master.on_exit(instance, status);
         });
         Ok(instance)
