@@ -220,33 +220,37 @@ impl Client {
         if !self.session.is_open() {
             return Ok(());
         }
-        namespace.insert(&socket);
-        if let Some(restored) = &restored {
-            socket.join(restored.session.rooms.iter().cloned());
-        }
-        self.sockets().insert(name.to_owned(), Arc::clone(&socket));
-        self.connecting
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(name);
-        self.connected_once.store(true, Ordering::Release);
-        self.first_connect.notify_waiters();
-        let mut data = json!({ "sid": socket.id() });
-        if let Some(pid) = socket.pid() {
-            data["pid"] = Value::String(pid.to_owned());
-        }
-        let connect = Packet {
-            kind: PacketType::Connect,
-            nsp: name.to_owned(),
-            id: None,
-            data: Some(data),
-            attachments: Vec::new(),
-        };
-        socket.send_connect(&encode(&connect));
-        if let Some(restored) = restored {
-            // `restored.hold` is dropped at the end of this block: the
-            // socket is in the namespace and its missed events are queued.
-            for missed in restored.missed {
+        let rooms = restored.as_ref().map(|r| r.session.rooms.clone());
+        let (missed, hold) = restored.map(|r| (r.missed, r.hold)).unwrap_or_default();
+        // Through the adapter's gate: no broadcast is delivered here while
+        // the socket joins and its CONNECT and missed events are queued. The
+        // hold is dropped after: the socket is in the namespace and its
+        // missed events are queued.
+        hold.admit(missed, &mut |missed| {
+            namespace.insert(&socket);
+            if let Some(rooms) = &rooms {
+                socket.join(rooms.iter().cloned());
+            }
+            self.sockets().insert(name.to_owned(), Arc::clone(&socket));
+            self.connecting
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(name);
+            self.connected_once.store(true, Ordering::Release);
+            self.first_connect.notify_waiters();
+            let mut data = json!({ "sid": socket.id() });
+            if let Some(pid) = socket.pid() {
+                data["pid"] = Value::String(pid.to_owned());
+            }
+            let connect = Packet {
+                kind: PacketType::Connect,
+                nsp: name.to_owned(),
+                id: None,
+                data: Some(data),
+                attachments: Vec::new(),
+            };
+            socket.send_connect(&encode(&connect));
+            for missed in missed {
                 let packet = Packet {
                     kind: PacketType::Event,
                     nsp: name.to_owned(),
@@ -256,7 +260,8 @@ impl Client {
                 };
                 let _ = socket.send_packet(&packet);
             }
-        }
+        });
+        drop(hold);
         for observer in server.connection_observers() {
             observer(&socket);
         }

@@ -23,7 +23,7 @@ use iocluster_socketio::adapter::{
     AckReplies, Adapter, AdapterError, AdapterFactory, BoxFuture, BroadcastOptions, LocalNamespace,
     PersistedSession, RecoveryStore, RestoredSession, SocketInfo,
 };
-use iocluster_socketio::parser::{Packet, encode};
+use iocluster_socketio::parser::{Encoded, Packet, encode};
 use serde_json::Value;
 
 use crate::control::{FLAG_RECORD, TO_MASTER, WorkerMessage};
@@ -68,32 +68,16 @@ impl ClusterAdapter {
     fn publish(&self, header: &Header, parts: &[Bytes]) {
         self.relay.publish(EVERYONE, 0, header, parts);
     }
-}
 
-impl Adapter for ClusterAdapter {
-    fn broadcast(&self, mut packet: Packet, opts: BroadcastOptions) {
-        let offset = (self.local.recovery().is_some()
-            && RecoveryStore::is_recorded(&packet, &opts))
-        .then(|| {
-            let offset = self.relay.next_offset();
-            if let Some(Value::Array(args)) = &mut packet.data {
-                args.push(Value::String(offset.clone()));
-            }
-            offset
-        });
-        let encoded = encode(&packet);
-        if offset.is_some() {
-            self.relay
-                .captures()
-                .record(&self.nsp, &opts, || match &packet.data {
-                    Some(Value::Array(args)) => Some(Payload {
-                        args: args.clone(),
-                        attachments: packet.attachments.clone(),
-                    }),
-                    _ => None,
-                });
-        }
-        self.local.broadcast(&encoded, &opts);
+    /// Delivers a broadcast to this worker's sockets and sends it to the
+    /// other workers (to the master only, when local and recorded).
+    fn deliver_and_publish(
+        &self,
+        encoded: &Encoded,
+        opts: BroadcastOptions,
+        offset: Option<String>,
+    ) {
+        self.local.broadcast(encoded, &opts);
         if opts.flags.local && offset.is_none() {
             return;
         }
@@ -112,6 +96,39 @@ impl Adapter for ClusterAdapter {
             offset,
         };
         self.relay.publish(target, flags, &header, &parts);
+    }
+}
+
+impl Adapter for ClusterAdapter {
+    fn broadcast(&self, mut packet: Packet, opts: BroadcastOptions) {
+        let offset = (self.local.recovery().is_some()
+            && RecoveryStore::is_recorded(&packet, &opts))
+        .then(|| {
+            let offset = self.relay.next_offset();
+            if let Some(Value::Array(args)) = &mut packet.data {
+                args.push(Value::String(offset.clone()));
+            }
+            offset
+        });
+        let encoded = encode(&packet);
+        if offset.is_none() {
+            return self.deliver_and_publish(&encoded, opts, None);
+        }
+        // Recorded: captured for the restores under way, delivered here and
+        // published with no restored socket admitted in between (see
+        // `capture`).
+        let payload = || match &packet.data {
+            Some(Value::Array(args)) => Some(Payload {
+                args: args.clone(),
+                attachments: packet.attachments.clone(),
+            }),
+            _ => None,
+        };
+        self.relay
+            .captures()
+            .deliver(&self.nsp, opts, payload, |opts| {
+                self.deliver_and_publish(&encoded, opts, offset)
+            });
     }
 
     fn broadcast_with_ack(

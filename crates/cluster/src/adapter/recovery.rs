@@ -5,10 +5,10 @@
 
 use std::time::{Duration, Instant};
 
-use iocluster_socketio::adapter::{BoxFuture, PersistedSession, RestoredSession};
+use iocluster_socketio::adapter::{BoxFuture, PersistedSession, RestoreHold, RestoredSession};
 use serde_json::Value;
 
-use super::capture::CaptureGuard;
+use super::capture::{CaptureGate, CaptureGuard};
 use super::relay::{self, Event};
 use super::{ClusterAdapter, REQUEST_TIMEOUT};
 use crate::control::WorkerMessage;
@@ -67,16 +67,16 @@ impl ClusterAdapter {
             }
             let session: PersistedSession =
                 serde_json::from_value(record.get("session")?.clone()).ok()?;
-            let mut missed = packets
+            let missed = packets
                 .into_iter()
                 .filter_map(relay::missed_payload)
                 .collect();
-            // Nothing awaits from here until the socket is in its rooms.
-            capture.finish_into(&mut missed, &session.rooms);
+            // The capture goes on until the socket is admitted.
+            let gate = CaptureGate::new(capture, session.rooms.clone());
             Some(RestoredSession {
                 session,
                 missed,
-                hold: Default::default(),
+                hold: RestoreHold::gated(gate),
             })
         })
     }

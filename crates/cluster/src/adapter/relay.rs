@@ -264,12 +264,16 @@ impl Relay {
                     text,
                     attachments: parts.collect(),
                 };
-                if offset.is_some() {
-                    self.captures.record(&nsp, &opts, || {
-                        payload_of(encoded.text.clone(), encoded.attachments.clone())
-                    });
+                if offset.is_none() {
+                    local.broadcast(&encoded, &opts);
+                    return;
                 }
-                local.broadcast(&encoded, &opts);
+                // Recorded: captured for the restores under way and
+                // delivered with no restored socket admitted in between.
+                let payload = || payload_of(encoded.text.clone(), encoded.attachments.clone());
+                self.captures.deliver(&nsp, opts, payload, |opts| {
+                    local.broadcast(&encoded, &opts);
+                });
             }
             Header::BroadcastWithAck {
                 nsp,

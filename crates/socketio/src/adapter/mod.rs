@@ -11,7 +11,7 @@ mod memory;
 mod recovery;
 
 pub use memory::{InMemoryAdapter, InMemoryAdapterFactory};
-pub use recovery::{PersistedSession, RecoveryStore, RestoreHold, RestoredSession};
+pub use recovery::{PersistedSession, RecoveryStore, RestoreGate, RestoreHold, RestoredSession};
 
 use std::future::Future;
 use std::pin::Pin;

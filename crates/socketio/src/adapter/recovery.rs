@@ -47,23 +47,60 @@ pub struct RestoredSession {
 /// so each broadcast reaches the socket exactly once, either among the
 /// missed events or live. Dropped at once when the connection fails. With
 /// `skip_middlewares` off, the namespace's middlewares run while it is
-/// held. The default holds nothing.
+/// held. An adapter that cannot pause its deliveries for that long gives a
+/// [`RestoreGate`] instead. The default holds nothing.
 #[derive(Clone, Default)]
-pub struct RestoreHold(Option<std::sync::Arc<dyn std::any::Any + Send + Sync>>);
+pub struct RestoreHold {
+    guard: Option<std::sync::Arc<dyn std::any::Any + Send + Sync>>,
+    gate: Option<std::sync::Arc<dyn RestoreGate>>,
+}
+
+/// How an adapter admits a restored socket when its broadcasts may be
+/// delivered on other threads while the socket connects (the cluster
+/// adapter: a worker applies other workers' broadcasts on its own thread).
+pub trait RestoreGate: Send + Sync {
+    /// Appends to `missed` what this server delivered since the missed
+    /// events were computed (the socket was not there to get it), then calls
+    /// `admit` with them, with the adapter's deliveries held back: `admit`
+    /// puts the socket in its namespace and queues its CONNECT and missed
+    /// events, so every broadcast reaches the socket exactly once and in
+    /// order, among the missed events or live. `admit` must not wait.
+    fn admit(&self, missed: Vec<Payload>, admit: &mut dyn FnMut(Vec<Payload>));
+}
 
 impl RestoreHold {
     /// Holds `guard` until the restored socket is connected.
     pub fn new(guard: impl std::any::Any + Send + Sync) -> Self {
-        RestoreHold(Some(std::sync::Arc::new(guard)))
+        RestoreHold {
+            guard: Some(std::sync::Arc::new(guard)),
+            gate: None,
+        }
+    }
+
+    /// Admits the restored socket through `gate` (see [`RestoreGate`]).
+    pub fn gated(gate: impl RestoreGate + 'static) -> Self {
+        RestoreHold {
+            guard: None,
+            gate: Some(std::sync::Arc::new(gate)),
+        }
+    }
+
+    /// Runs `admit` with the missed events, through the adapter's gate if
+    /// it gave one.
+    pub fn admit(&self, missed: Vec<Payload>, admit: &mut dyn FnMut(Vec<Payload>)) {
+        match &self.gate {
+            Some(gate) => gate.admit(missed, admit),
+            None => admit(missed),
+        }
     }
 }
 
 impl std::fmt::Debug for RestoreHold {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_some() {
-            "RestoreHold(held)"
-        } else {
-            "RestoreHold(none)"
+        f.write_str(match (&self.guard, &self.gate) {
+            (_, Some(_)) => "RestoreHold(gated)",
+            (Some(_), None) => "RestoreHold(held)",
+            (None, None) => "RestoreHold(none)",
         })
     }
 }

@@ -56,6 +56,11 @@ const ADMIN_PORT = PORT + 1;
 const CONNECT_CONCURRENCY = 200;
 const SOURCES = 16;
 
+/** When the avalanche's kill happened (ms since the epoch), once it has. */
+let killedAt = null;
+/** When the run started. */
+const T0 = Date.now();
+
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function targetDir() {
@@ -121,6 +126,7 @@ class Receiver {
     this.connectErrors = 0;
     this.seen = new Set();
     this.order = []; // every number, as received
+    this.history = []; // drops and reconnects, for the clients that miss a number
     this.socket = io(url, {
       transports: ["websocket"],
       forceNew: true,
@@ -128,7 +134,9 @@ class Receiver {
     });
     this.socket.on("connect", () => {
       if (this.connectedOnce) {
+        if (killedAt !== null && this.backAfterMs === undefined) this.backAfterMs = Date.now() - killedAt;
         this.reconnects++;
+        this.history.push(`${this.socket.recovered ? "recovered" : "reconnected"} at ${Date.now() - T0} ms via ${this.socket.io.engine?.id}`);
         if (this.socket.recovered) this.recovered++;
         else this.notRecovered++;
       }
@@ -156,12 +164,36 @@ class Receiver {
     const raw = this.socket.io.engine?.transport?.ws?._socket;
     if (!raw) return false;
     raw.resetAndDestroy();
+    this.history.push(`drop after ${this.last} at ${Date.now() - T0} ms`);
     return true;
   }
 
   hasAll(sent) {
     return this.socket.connected && this.seen.size === sent;
   }
+}
+
+/** CPU seconds used so far by `pid` and its children that are alive, and by this process. */
+function cpuSeconds(pid, children) {
+  const ticks = (p) => {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      return Number(fields[11]) + Number(fields[12]);
+    } catch {
+      return 0;
+    }
+  };
+  const server = [pid, ...children].reduce((sum, p) => sum + ticks(p), 0) / 100;
+  const own = process.cpuUsage();
+  return { server, clients: (own.user + own.system) / 1e6 };
+}
+
+/** p50, p90, p99 and max of `ms`, in seconds. */
+function percentiles(ms) {
+  const sorted = [...ms].sort((a, b) => a - b);
+  const at = (q) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] / 1000 : null);
+  return { p50: at(0.5), p90: at(0.9), p99: at(0.99), max: sorted.length ? sorted[sorted.length - 1] / 1000 : null };
 }
 
 async function connectAll(url) {
@@ -216,7 +248,8 @@ async function main() {
     } else if (MODE === "avalanche") {
       await sleep(5000);
       const pids = server.workerPids();
-      const killedAt = Date.now();
+      const cpuBefore = cpuSeconds(server.pid, []);
+      killedAt = Date.now();
       for (const pid of pids) process.kill(pid, "SIGKILL");
       avalanche = { killed: pids.length, killedAt };
       // Until every client is back and has every number sent so far.
@@ -228,6 +261,13 @@ async function main() {
         const target = sent - RATE; // allow one second of transit
         if (receivers.every((r) => r.socket.connected && r.reconnects > 0 && r.seen.size >= target)) {
           avalanche.allBackSeconds = (Date.now() - killedAt) / 1000;
+          // The killed workers' CPU is gone with them: the master's and
+          // the new workers' until now, against the clients' process.
+          const cpuAfter = cpuSeconds(server.pid, server.workerPids());
+          avalanche.cpu = {
+            server_s: cpuAfter.server - cpuBefore.server,
+            clients_s: cpuAfter.clients - cpuBefore.clients,
+          };
           break;
         }
       }
@@ -251,6 +291,15 @@ async function main() {
     const perfect = receivers.filter(inOrder).length;
     const delivered = receivers.reduce((sum, r) => sum + r.seen.size, 0);
     const sum = (key) => receivers.reduce((total, r) => total + r[key], 0);
+    // The first clients that did not get every number once and in order:
+    // what they missed and what happened to their connection.
+    const imperfect = receivers
+      .filter((r) => !inOrder(r))
+      .slice(0, 10)
+      .map((r) => ({
+        missing: expected.filter((n) => !r.seen.has(n)).slice(0, 20),
+        history: r.history,
+      }));
     const report = {
       mode: MODE,
       server: SERVER,
@@ -271,11 +320,14 @@ async function main() {
       recovered: sum("recovered"),
       not_recovered: sum("notRecovered"),
       connect_errors: sum("connectErrors"),
+      imperfect,
       ...(avalanche
         ? {
             workers_killed: avalanche.killed,
             all_connected_seconds: avalanche.allConnectedSeconds ?? null,
             all_back_seconds: avalanche.allBackSeconds ?? null,
+            storm_cpu: avalanche.cpu ?? null,
+            reconnected_after_s: percentiles(receivers.map((r) => r.backAfterMs).filter((ms) => ms !== undefined)),
           }
         : {}),
     };
