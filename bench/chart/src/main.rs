@@ -7,8 +7,14 @@
 //! (`report`: one JSON line of `iocluster-bench`) or, when a run could not
 //! produce a report, `{"system", "scenario", "label", "part", "failed"}`.
 //! A setup whose clients are split over two servers has two parts: their
-//! rates add up, their latencies keep the worse one, and memory per session
-//! is the summed growth over the summed sessions.
+//! rates add up, their latencies keep the worse one (p50 and p99 apart),
+//! and memory per session is the summed growth over the summed sessions.
+//!
+//! Most rows are a rate (higher is better); `hold` is memory per session
+//! and `fanout-rate` (a fixed broadcast rate, so its throughput is the
+//! offered load) is delivery latency, p50 and p99: lower is better. The
+//! ratio column is always iocluster's figure over the peer's, so on those
+//! rows below 1× is iocluster ahead.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -27,14 +33,38 @@ const SYSTEMS: [(&str, &str); 5] = [
     ("direct", "2 × iocluster -w 1 (split)"),
 ];
 
-/// The scenarios, in order: key, unit, whether higher is better.
-const SCENARIOS: [(&str, &str, bool); 6] = [
-    ("handshake-browser", "sessions/s", true),
-    ("handshake-ws", "sessions/s", true),
-    ("echo-ws", "acks/s", true),
-    ("echo-polling", "acks/s", true),
-    ("fanout", "deliveries/s", true),
-    ("hold", "bytes/session", false),
+/// What a scenario's row shows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Measure {
+    /// Completions per second, in this unit (the parts' rates added).
+    Rate(&'static str),
+    /// Server memory per idle session (summed growth over summed sessions).
+    MemoryPerSession,
+    /// The main latency's p50 and p99 in ms (each the parts' worse).
+    Latency,
+}
+
+impl Measure {
+    /// The unit column, which says when lower is better.
+    fn unit(self) -> &'static str {
+        match self {
+            Measure::Rate(unit) => unit,
+            Measure::MemoryPerSession => "bytes/session (lower is better)",
+            Measure::Latency => "ms, p50 / p99 (lower is better)",
+        }
+    }
+}
+
+/// The scenarios, in order: key and what its row shows.
+const SCENARIOS: [(&str, Measure); 8] = [
+    ("handshake-browser", Measure::Rate("sessions/s")),
+    ("handshake-ws", Measure::Rate("sessions/s")),
+    ("handshake-polling", Measure::Rate("sessions/s")),
+    ("echo-ws", Measure::Rate("acks/s")),
+    ("echo-polling", Measure::Rate("acks/s")),
+    ("fanout", Measure::Rate("deliveries/s")),
+    ("fanout-rate", Measure::Latency),
+    ("hold", Measure::MemoryPerSession),
 ];
 
 /// Bar colours, one per system.
@@ -49,12 +79,15 @@ const COLORS: [RGBColor; 5] = [
 /// One system's figures in one scenario, over all its parts.
 #[derive(Debug, Default, Clone)]
 struct Cell {
-    /// Sum of the parts' rates, or bytes per session for `hold`.
+    /// What the row shows: the sum of the parts' rates, bytes per session,
+    /// or the worst p99 in ms (see [`Measure`]).
     value: f64,
     /// Protocol errors, all parts.
     errors: u64,
     /// Fan-out deliveries that never arrived.
     missing: u64,
+    /// The worst p50 of the main latency, in ms.
+    p50_ms: Option<f64>,
     /// The worst p99 of the main latency, in ms.
     p99_ms: Option<f64>,
     /// `hold`: sessions open, all parts.
@@ -126,10 +159,16 @@ fn collect(text: &str) -> (Cells, BTreeMap<String, String>) {
         let report = &row["report"];
         cell.errors += report["error_total"].as_u64().unwrap_or(0);
         cell.missing += report["deliveries_missing"].as_u64().unwrap_or(0);
-        if let Some(p99) = report["latency"]["p99_ms"].as_f64() {
-            cell.p99_ms = Some(cell.p99_ms.map_or(p99, |worse: f64| worse.max(p99)));
-        }
-        if scenario == "hold" {
+        let latency = &report["latency"];
+        cell.p50_ms = worse(cell.p50_ms, latency["p50_ms"].as_f64());
+        cell.p99_ms = worse(cell.p99_ms, latency["p99_ms"].as_f64());
+        let measure = SCENARIOS
+            .iter()
+            .find(|(key, _)| *key == scenario)
+            .map_or(Measure::Rate("?"), |(_, measure)| *measure);
+        if measure == Measure::Latency {
+            cell.value = cell.p99_ms.unwrap_or(0.0);
+        } else if measure == Measure::MemoryPerSession {
             let before = report["rss_before_bytes"].as_f64().unwrap_or(0.0);
             let after = report["rss_after_bytes"].as_f64().unwrap_or(0.0);
             *growth.entry(key).or_default() += after - before;
@@ -148,6 +187,14 @@ fn collect(text: &str) -> (Cells, BTreeMap<String, String>) {
         }
     }
     (cells, labels)
+}
+
+/// The larger of two latencies, either of which may be missing.
+fn worse(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// `12345.6` → `12,346`; small values keep one decimal.
@@ -180,22 +227,22 @@ fn tables(cells: &Cells, labels: &BTreeMap<String, String>) -> String {
         out.push_str("---:|---:|");
     }
     out.push('\n');
-    for (scenario, unit, higher_better) in SCENARIOS {
+    for (scenario, measure) in SCENARIOS {
         let label = labels.get(scenario).map_or(scenario, String::as_str);
-        let unit = if higher_better {
-            unit.to_string()
-        } else {
-            format!("{unit} (lower is better)")
-        };
         let ours = cells.get(&(scenario.to_string(), SYSTEMS[0].0.to_string()));
-        let _ = write!(out, "| {label} | {unit} | {} |", value_cell(ours));
+        let _ = write!(
+            out,
+            "| {label} | {} | {} |",
+            measure.unit(),
+            value_cell(ours, measure)
+        );
         for (system, _) in peers {
             let theirs = cells.get(&(scenario.to_string(), system.to_string()));
             let _ = write!(
                 out,
                 " {} | {} |",
-                value_cell(theirs),
-                ratio_cell(ours, theirs)
+                value_cell(theirs, measure),
+                ratio_cell(ours, theirs, measure)
             );
         }
         out.push('\n');
@@ -210,7 +257,7 @@ fn tables(cells: &Cells, labels: &BTreeMap<String, String>) -> String {
         out.push_str("---:|");
     }
     out.push('\n');
-    for (scenario, _, _) in SCENARIOS {
+    for (scenario, _) in SCENARIOS {
         let label = labels.get(scenario).map_or(scenario, String::as_str);
         let _ = write!(out, "| {label} |");
         for (system, _) in SYSTEMS {
@@ -233,7 +280,7 @@ fn tables(cells: &Cells, labels: &BTreeMap<String, String>) -> String {
     }
     let nginx: Vec<String> = SCENARIOS
         .iter()
-        .filter_map(|(scenario, _, _)| {
+        .filter_map(|(scenario, _)| {
             let cell = cells.get(&(scenario.to_string(), "nginx".to_string()))?;
             (!cell.backend_cpu_s.is_empty()).then(|| {
                 let cpu: Vec<String> = cell
@@ -256,14 +303,20 @@ fn tables(cells: &Cells, labels: &BTreeMap<String, String>) -> String {
 }
 
 /// A value, or why there is none.
-fn value_cell(cell: Option<&Cell>) -> String {
+fn value_cell(cell: Option<&Cell>, measure: Measure) -> String {
     match cell {
         None => "—".to_string(),
         Some(cell) if cell.skipped.is_some() => "n/a".to_string(),
         Some(cell) => match &cell.failed {
             Some(_) => "failed".to_string(),
             None => {
-                let mut text = human(cell.value);
+                let mut text = match measure {
+                    Measure::Latency => match (cell.p50_ms, cell.p99_ms) {
+                        (Some(p50), Some(p99)) => format!("{} / {}", ms(p50), ms(p99)),
+                        _ => "—".to_string(),
+                    },
+                    _ => human(cell.value),
+                };
                 if cell.errors > 0 {
                     let _ = write!(text, " ({} err)", cell.errors);
                 }
@@ -273,13 +326,36 @@ fn value_cell(cell: Option<&Cell>) -> String {
     }
 }
 
-/// iocluster's value over the peer's.
-fn ratio_cell(ours: Option<&Cell>, theirs: Option<&Cell>) -> String {
-    match (ours, theirs) {
-        (Some(ours), Some(theirs)) if usable(ours) && usable(theirs) && theirs.value > 0.0 => {
-            format!("{:.2}×", ours.value / theirs.value)
-        }
+/// iocluster's figure over the peer's, as the column says: for a rate
+/// above 1× is iocluster ahead; for memory and latency (lower is better)
+/// below 1× is. A latency row has two ratios, p50 / p99.
+fn ratio_cell(ours: Option<&Cell>, theirs: Option<&Cell>, measure: Measure) -> String {
+    let (Some(ours), Some(theirs)) = (ours, theirs) else {
+        return "—".to_string();
+    };
+    if !usable(ours) || !usable(theirs) {
+        return "—".to_string();
+    }
+    let ratio = |ours: Option<f64>, theirs: Option<f64>| match (ours, theirs) {
+        (Some(ours), Some(theirs)) if theirs > 0.0 => format!("{:.2}×", ours / theirs),
         _ => "—".to_string(),
+    };
+    match measure {
+        Measure::Latency => format!(
+            "{} / {}",
+            ratio(ours.p50_ms, theirs.p50_ms),
+            ratio(ours.p99_ms, theirs.p99_ms)
+        ),
+        _ => ratio(Some(ours.value), Some(theirs.value)),
+    }
+}
+
+/// Milliseconds: two decimals below 10 ms, then one.
+fn ms(value: f64) -> String {
+    if value < 10.0 {
+        format!("{value:.2}")
+    } else {
+        format!("{value:.1}")
     }
 }
 
@@ -288,47 +364,58 @@ fn usable(cell: &Cell) -> bool {
     cell.failed.is_none() && cell.skipped.is_none()
 }
 
-/// One bar chart per scenario, every system side by side.
+/// One bar chart per scenario, every system side by side. A latency
+/// panel draws each p99 bar light with its p50 dark inside it.
 fn chart(
     cells: &Cells,
     labels: &BTreeMap<String, String>,
     path: &str,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let root = SVGBackend::new(path, (1500, 1000)).into_drawing_area();
+    let root = SVGBackend::new(path, (2000, 1000)).into_drawing_area();
     root.fill(&WHITE)?;
     let (title, body) = root.split_vertically(40);
     title.titled(
         "iocluster and its peers on one machine, 2 workers each (bench/compare)",
         ("sans-serif", 22),
     )?;
-    let panels = body.split_evenly((2, 3));
-    for (panel, (scenario, unit, higher_better)) in panels.iter().zip(SCENARIOS) {
-        let bars: Vec<(usize, f64)> = SYSTEMS
+    let panels = body.split_evenly((2, 4));
+    for (panel, (scenario, measure)) in panels.iter().zip(SCENARIOS) {
+        // (system index, bar height, p50 for a latency panel)
+        let bars: Vec<(usize, f64, Option<f64>)> = SYSTEMS
             .iter()
             .enumerate()
             .filter_map(|(i, (system, _))| {
                 let cell = cells.get(&(scenario.to_string(), system.to_string()))?;
-                usable(cell).then_some((i, cell.value))
+                let p50 = (measure == Measure::Latency)
+                    .then_some(cell.p50_ms)
+                    .flatten();
+                usable(cell).then_some((i, cell.value, p50))
             })
             .collect();
-        let top = bars
-            .iter()
-            .map(|(_, v)| *v)
-            .fold(0.0_f64, f64::max)
-            .max(1.0)
-            * 1.18;
+        let top = bars.iter().map(|(_, v, _)| *v).fold(0.0_f64, f64::max).max(
+            if measure == Measure::Latency {
+                0.1
+            } else {
+                1.0
+            },
+        ) * 1.18;
         let label = labels.get(scenario).map_or(scenario, String::as_str);
-        let unit = if higher_better {
-            unit.to_string()
-        } else {
-            format!("{unit}, lower is better")
+        // Two lines: a label and its unit do not fit one 500-pixel line.
+        let area = panel.titled(label, ("sans-serif", 14))?;
+        let unit = match measure {
+            Measure::Latency => "ms: p50 dark, p99 light; lower is better".to_string(),
+            measure => measure.unit().to_string(),
         };
-        let mut chart = ChartBuilder::on(panel)
-            .caption(format!("{label} ({unit})"), ("sans-serif", 15))
+        let area = area.titled(&unit, ("sans-serif", 12))?;
+        let mut chart = ChartBuilder::on(&area)
             .margin(12)
             .x_label_area_size(70)
             .y_label_area_size(70)
             .build_cartesian_2d((0..SYSTEMS.len() - 1).into_segmented(), 0.0..top)?;
+        let axis = |v: &f64| match measure {
+            Measure::Latency => ms(*v),
+            _ => human(*v),
+        };
         chart
             .configure_mesh()
             .disable_x_mesh()
@@ -339,17 +426,32 @@ fn chart(
                 _ => String::new(),
             })
             .x_label_style(("sans-serif", 11))
-            .y_label_formatter(&|v| human(*v))
+            .y_label_formatter(&axis)
             .draw()?;
-        for (i, value) in &bars {
+        for (i, value, p50) in &bars {
+            let (style, text) = match p50 {
+                Some(p50) => (
+                    COLORS[*i].mix(0.4).filled(),
+                    format!("{} / {}", ms(*p50), ms(*value)),
+                ),
+                None => (COLORS[*i].filled(), axis(value)),
+            };
             chart.draw_series(
                 Histogram::vertical(&chart)
-                    .style(COLORS[*i].filled())
+                    .style(style)
                     .margin(10)
                     .data([(*i, *value)]),
             )?;
+            if let Some(p50) = p50 {
+                chart.draw_series(
+                    Histogram::vertical(&chart)
+                        .style(COLORS[*i].filled())
+                        .margin(10)
+                        .data([(*i, *p50)]),
+                )?;
+            }
             chart.draw_series(std::iter::once(Text::new(
-                human(*value),
+                text,
                 (SegmentValue::CenterOf(*i), *value + top * 0.01),
                 ("sans-serif", 12)
                     .into_font()

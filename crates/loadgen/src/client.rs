@@ -74,10 +74,15 @@ impl Transport {
         }
     }
 
-    /// Closes the session and its connection.
-    pub async fn close(self) {
+    /// Closes the session and its connection. Over polling the close is
+    /// answered, and an answer other than the expected one is the error;
+    /// over WebSocket errors are ignored (the server may close first).
+    pub async fn close(self) -> Result<(), ClientError> {
         match self {
-            Transport::WebSocket(ws) => ws.close().await,
+            Transport::WebSocket(ws) => {
+                ws.close().await;
+                Ok(())
+            }
             Transport::Polling(polling) => polling.close().await,
         }
     }
@@ -190,9 +195,9 @@ impl SocketClient {
         self.transport.pings_answered()
     }
 
-    /// Closes the session.
-    pub async fn close(self) {
-        self.transport.close().await;
+    /// Closes the session (see [`Transport::close`]).
+    pub async fn close(self) -> Result<(), ClientError> {
+        self.transport.close().await
     }
 }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::error::ClientError;
-use crate::http::HttpConnection;
+use crate::http::{HttpConnection, Response};
 use crate::net::Connector;
 use crate::packet::{EnginePacket, Handshake, RECORD_SEPARATOR, payload_packets};
 use crate::target::Target;
@@ -86,15 +86,7 @@ impl PollingTransport {
             .http
             .request("POST", &self.session_target, body.as_bytes())
             .await?;
-        if response.status != 200 {
-            return Err(ClientError::http(response.status, &response.body));
-        }
-        if &response.body[..] != b"ok" {
-            return Err(ClientError::unexpected(&String::from_utf8_lossy(
-                &response.body,
-            )));
-        }
-        Ok(())
+        expect_ok(response)
     }
 
     /// POSTs one Engine.IO packet.
@@ -147,18 +139,34 @@ impl PollingTransport {
         Ok(())
     }
 
-    /// Closes the session as socket.io-client does: POST `1` on a second
-    /// connection while a GET is pending on the first (the server answers
-    /// that GET, and would otherwise hold the close a moment waiting for
-    /// it). Errors are ignored: the session is going away either way.
-    pub async fn close(mut self) {
-        if !self.closed_by_server {
-            let mut closer = HttpConnection::new(self.http.connector());
-            let poll = self.http.request("GET", &self.session_target, b"");
-            let close = closer.request("POST", &self.session_target, b"1");
-            let _ = tokio::join!(poll, close);
+    /// Closes the session as socket.io-client 4 does on `socket.close()`:
+    /// while a GET is pending on the session's connection (a client always
+    /// has one), a second connection POSTs the Socket.IO DISCONNECT (`41`)
+    /// and, once that is answered, the Engine.IO close (`1`): two POSTs,
+    /// because engine.io-client sends the close only when the DISCONNECT
+    /// has drained. The server then answers the pending GET (a noop). Both
+    /// POSTs must be answered `200 ok` and the GET `200`; each request is
+    /// bounded by the timeout, and the session is gone either way.
+    pub async fn close(mut self) -> Result<(), ClientError> {
+        if self.closed_by_server {
+            self.http.close();
+            return Ok(());
         }
+        let mut closer = HttpConnection::new(self.http.connector());
+        let target = self.session_target.clone();
+        let poll = self.http.request("GET", &self.session_target, b"");
+        let close = async {
+            expect_ok(closer.request("POST", &target, b"41").await?)?;
+            expect_ok(closer.request("POST", &target, b"1").await?)
+        };
+        let (poll, close) = tokio::join!(poll, close);
         self.http.close();
+        close?;
+        let poll = poll?;
+        if poll.status != 200 {
+            return Err(ClientError::http(poll.status, &poll.body));
+        }
+        Ok(())
     }
 
     /// Drops the HTTP connection without closing the session (after an
@@ -168,7 +176,166 @@ impl PollingTransport {
     }
 }
 
+/// A POST's answer: `200 ok`, or the error it is.
+fn expect_ok(response: Response) -> Result<(), ClientError> {
+    if response.status != 200 {
+        return Err(ClientError::http(response.status, &response.body));
+    }
+    if &response.body[..] != b"ok" {
+        return Err(ClientError::unexpected(&String::from_utf8_lossy(
+            &response.body,
+        )));
+    }
+    Ok(())
+}
+
 /// A body as text.
 fn text(body: &[u8]) -> Result<&str, ClientError> {
     std::str::from_utf8(body).map_err(|_| ClientError::unexpected("a body that is not UTF-8"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+    use tokio::sync::Notify;
+
+    use super::*;
+    use crate::net::Connector;
+
+    /// How long the fake server holds a GET when no close comes.
+    const HOLD: Duration = Duration::from_millis(300);
+
+    /// What the fake server saw: (connection, method, body) of each request
+    /// of the session (the handshake left out).
+    #[derive(Default)]
+    struct Seen {
+        requests: Mutex<Vec<(usize, String, String)>>,
+        closed: Notify,
+    }
+
+    impl Seen {
+        fn requests(&self) -> Vec<(usize, String, String)> {
+            self.requests.lock().unwrap().clone()
+        }
+    }
+
+    /// A fake Engine.IO server with one session: a POST is answered with
+    /// `post_status` (and `ok`), a GET of the session is held until the
+    /// close packet `1` arrives (at most [`HOLD`]) and answered with a noop.
+    async fn fake_server(post_status: u16) -> (SocketAddr, Arc<Seen>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(Seen::default());
+        let shared = Arc::clone(&seen);
+        tokio::spawn(async move {
+            for connection in 0.. {
+                let (socket, _) = listener.accept().await.unwrap();
+                tokio::spawn(serve(socket, connection, post_status, Arc::clone(&shared)));
+            }
+        });
+        (addr, seen)
+    }
+
+    async fn serve(mut socket: TcpStream, connection: usize, post_status: u16, seen: Arc<Seen>) {
+        let mut buffer = Vec::new();
+        while let Some((method, target, body)) = read_request(&mut socket, &mut buffer).await {
+            let answer = if !target.contains("sid=") {
+                r#"0{"sid":"s1","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#
+                    .to_owned()
+            } else if method == "GET" {
+                seen.requests
+                    .lock()
+                    .unwrap()
+                    .push((connection, method, body));
+                let _ = tokio::time::timeout(HOLD, seen.closed.notified()).await;
+                "6".to_owned()
+            } else {
+                if body == "1" {
+                    seen.closed.notify_one();
+                }
+                seen.requests
+                    .lock()
+                    .unwrap()
+                    .push((connection, method, body));
+                "ok".to_owned()
+            };
+            let status = if answer == "ok" { post_status } else { 200 };
+            let response = format!(
+                "HTTP/1.1 {status} X\r\nContent-Length: {}\r\n\r\n{answer}",
+                answer.len()
+            );
+            socket.write_all(response.as_bytes()).await.unwrap();
+        }
+    }
+
+    /// One request: method, target and body; `None` at the end.
+    async fn read_request(
+        socket: &mut TcpStream,
+        buffer: &mut Vec<u8>,
+    ) -> Option<(String, String, String)> {
+        loop {
+            if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buffer[..end]).into_owned();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Content-Length: "))
+                    .map_or(0, |n| n.parse().unwrap());
+                if buffer.len() >= end + 4 + length {
+                    let body = String::from_utf8_lossy(&buffer[end + 4..end + 4 + length]);
+                    let body = body.into_owned();
+                    buffer.drain(..end + 4 + length);
+                    let mut words = head.split(' ');
+                    let method = words.next().unwrap().to_owned();
+                    let target = words.next().unwrap().to_owned();
+                    return Some((method, target, body));
+                }
+            }
+            let mut chunk = [0u8; 1024];
+            match socket.read(&mut chunk).await {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    async fn open_session(addr: SocketAddr) -> PollingTransport {
+        let target = Target::parse(&format!("http://{addr}")).unwrap();
+        let connector = Arc::new(Connector::new(addr, 1, Duration::from_secs(2)));
+        PollingTransport::open(connector, &target).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn close_posts_disconnect_then_close_while_a_get_is_pending() {
+        let (addr, seen) = fake_server(200).await;
+        let session = open_session(addr).await;
+        session.close().await.unwrap();
+        let requests = seen.requests();
+        let posts: Vec<_> = requests.iter().filter(|r| r.1 == "POST").collect();
+        let gets: Vec<_> = requests.iter().filter(|r| r.1 == "GET").collect();
+        // The GET on the session's connection, the POSTs on a second one,
+        // in socket.io-client's order: DISCONNECT, then the close.
+        assert_eq!(gets, [&(0, "GET".to_owned(), String::new())]);
+        assert_eq!(
+            posts,
+            [
+                &(1, "POST".to_owned(), "41".to_owned()),
+                &(1, "POST".to_owned(), "1".to_owned())
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn close_refused_by_the_server_is_an_error() {
+        let (addr, seen) = fake_server(400).await;
+        let session = open_session(addr).await;
+        let error = session.close().await.unwrap_err();
+        assert!(matches!(error, ClientError::HttpStatus { status: 400, .. }));
+        // The close packet is not sent after a refused DISCONNECT.
+        assert!(!seen.requests().iter().any(|r| r.2 == "1"));
+    }
 }

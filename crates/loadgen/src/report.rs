@@ -68,6 +68,9 @@ pub struct HandshakeDetails {
     pub concurrency: usize,
     /// Browser mode: from the first request to the upgrade done (`5`).
     pub upgraded_latency: Option<Percentiles>,
+    /// The close of a session, from its first request to its last answer
+    /// (over polling: the POSTs of `41` and `1` and the pending GET).
+    pub close_latency: Option<Percentiles>,
 }
 
 /// Figures of the `echo` scenario.
@@ -193,6 +196,9 @@ impl Report {
                 let _ = writeln!(text, "  mode {}, concurrency {}", d.mode, d.concurrency);
                 if let Some(p) = &d.upgraded_latency {
                     let _ = writeln!(text, "  open to upgraded: {}", percentiles_line(p));
+                }
+                if let Some(p) = &d.close_latency {
+                    let _ = writeln!(text, "  close: {}", percentiles_line(p));
                 }
             }
             Details::Echo(d) => {

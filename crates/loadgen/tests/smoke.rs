@@ -90,6 +90,10 @@ async fn handshake_in(mode: HandshakeMode) {
         mode == HandshakeMode::Browser,
         "only browser mode upgrades"
     );
+    assert!(
+        details.close_latency.is_some(),
+        "every completed session was closed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -136,7 +136,7 @@ pub async fn run(options: &RunOptions, fanout: &FanoutOptions) -> Result<Report,
     let open_clients: Vec<SocketClient> = still_open.into_iter().flatten().collect();
     close_all(open_clients, options.connect_concurrency).await;
     if let Some(sender) = sender {
-        sender.close().await;
+        let _ = sender.close().await;
     }
 
     let deliveries = receivers.deliveries.load(Ordering::Relaxed);

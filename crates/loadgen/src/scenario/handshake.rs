@@ -5,7 +5,12 @@
 //!   `40`, GET until the CONNECT, then the upgrade (WebSocket with the sid,
 //!   `2probe`/`3probe`, `5`), then close (`1`).
 //! - `websocket`: WebSocket from the start, `40`, CONNECT, close.
-//! - `polling`: handshake, `40`, CONNECT and close, all over polling.
+//! - `polling`: handshake, `40`, CONNECT and close, all over polling; the
+//!   close as socket.io-client's (POST `41`, then POST `1`, while a GET is
+//!   pending), each answer awaited and checked.
+//!
+//! A session counts once its close is answered; a close answered wrongly
+//! is a protocol error. How long the close took is reported apart.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,6 +62,8 @@ struct SessionTimes {
     connected: Duration,
     /// Browser mode: to the upgrade done.
     upgraded: Option<Duration>,
+    /// The close, from its first request to its last answer.
+    closed: Duration,
 }
 
 /// Runs the `handshake` scenario.
@@ -79,12 +86,13 @@ pub async fn run(
     let context = Context::new(options)?;
     let connected = LatencyRecorder::new();
     let upgraded = LatencyRecorder::new();
+    let closed = LatencyRecorder::new();
     let started = Instant::now();
     let deadline = started + options.duration;
     let mut lanes = JoinSet::new();
     for _ in 0..handshake.concurrency {
         let context = context.clone();
-        let (connected, upgraded) = (connected.clone(), upgraded.clone());
+        let (connected, upgraded, closed) = (connected.clone(), upgraded.clone(), closed.clone());
         let mode = handshake.mode;
         lanes.spawn(async move {
             let mut completed = 0u64;
@@ -96,6 +104,7 @@ pub async fn run(
                         if let Some(took) = times.upgraded {
                             upgraded.record(took);
                         }
+                        closed.record(times.closed);
                     }
                     Err(error) => {
                         context.errors.record(&error);
@@ -127,6 +136,7 @@ pub async fn run(
             mode: handshake.mode.name(),
             concurrency: handshake.concurrency,
             upgraded_latency: upgraded.percentiles(),
+            close_latency: closed.percentiles(),
         }),
     ))
 }
@@ -134,7 +144,7 @@ pub async fn run(
 /// One whole session: open, connect, (upgrade,) close.
 async fn session(context: &Context, mode: HandshakeMode) -> Result<SessionTimes, ClientError> {
     let started = Instant::now();
-    let (client, times) = match mode {
+    let (client, connected, upgraded) = match mode {
         HandshakeMode::Browser => {
             // The polling requests and the upgrade from one source address,
             // as a browser's.
@@ -143,11 +153,7 @@ async fn session(context: &Context, mode: HandshakeMode) -> Result<SessionTimes,
             let client = SocketClient::join_main_namespace(Transport::Polling(polling)).await?;
             let connected = started.elapsed();
             let client = client.upgrade(&connector, &context.target).await?;
-            let times = SessionTimes {
-                connected,
-                upgraded: Some(started.elapsed()),
-            };
-            (client, times)
+            (client, connected, Some(started.elapsed()))
         }
         HandshakeMode::Websocket | HandshakeMode::Polling => {
             let kind = if mode == HandshakeMode::Websocket {
@@ -156,13 +162,14 @@ async fn session(context: &Context, mode: HandshakeMode) -> Result<SessionTimes,
                 TransportKind::Polling
             };
             let client = SocketClient::connect(&context.connector, &context.target, kind).await?;
-            let times = SessionTimes {
-                connected: started.elapsed(),
-                upgraded: None,
-            };
-            (client, times)
+            (client, started.elapsed(), None)
         }
     };
-    client.close().await;
-    Ok(times)
+    let closing = Instant::now();
+    client.close().await?;
+    Ok(SessionTimes {
+        connected,
+        upgraded,
+        closed: closing.elapsed(),
+    })
 }
