@@ -56,12 +56,13 @@ impl Measure {
 }
 
 /// The scenarios, in order: key and what its row shows.
-const SCENARIOS: [(&str, Measure); 8] = [
+const SCENARIOS: [(&str, Measure); 9] = [
     ("handshake-browser", Measure::Rate("sessions/s")),
     ("handshake-ws", Measure::Rate("sessions/s")),
     ("handshake-polling", Measure::Rate("sessions/s")),
     ("echo-ws", Measure::Rate("acks/s")),
     ("echo-polling", Measure::Rate("acks/s")),
+    ("echo-upgraded", Measure::Rate("acks/s")),
     ("fanout", Measure::Rate("deliveries/s")),
     ("fanout-rate", Measure::Latency),
     ("hold", Measure::MemoryPerSession),
@@ -371,14 +372,14 @@ fn chart(
     labels: &BTreeMap<String, String>,
     path: &str,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let root = SVGBackend::new(path, (2000, 1000)).into_drawing_area();
+    let root = SVGBackend::new(path, (1800, 1400)).into_drawing_area();
     root.fill(&WHITE)?;
     let (title, body) = root.split_vertically(40);
     title.titled(
         "iocluster and its peers on one machine, 2 workers each (bench/compare)",
         ("sans-serif", 22),
     )?;
-    let panels = body.split_evenly((2, 4));
+    let panels = body.split_evenly((3, 3));
     for (panel, (scenario, measure)) in panels.iter().zip(SCENARIOS) {
         // (system index, bar height, p50 for a latency panel)
         let bars: Vec<(usize, f64, Option<f64>)> = SYSTEMS

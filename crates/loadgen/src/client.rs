@@ -22,6 +22,11 @@ pub enum TransportKind {
     Websocket,
     /// HTTP long-polling only.
     Polling,
+    /// Long-polling, upgraded to WebSocket once connected (what browsers
+    /// do): the session then runs over a WebSocket opened by a second
+    /// request, which a balancer without stickiness may send to another
+    /// node than the handshake.
+    Upgrade,
 }
 
 /// The transport a session is on now.
@@ -44,7 +49,7 @@ impl Transport {
             TransportKind::Websocket => {
                 Transport::WebSocket(WebSocketTransport::open(connector, target).await?)
             }
-            TransportKind::Polling => {
+            TransportKind::Polling | TransportKind::Upgrade => {
                 Transport::Polling(PollingTransport::open(Arc::clone(connector), target).await?)
             }
         })
@@ -105,7 +110,11 @@ impl SocketClient {
         // Every connection of the session from one source address.
         let connector = Arc::new(connector.pinned());
         let transport = Transport::open(&connector, target, kind).await?;
-        SocketClient::join_main_namespace(transport).await
+        let client = SocketClient::join_main_namespace(transport).await?;
+        match kind {
+            TransportKind::Upgrade => client.upgrade(&connector, target).await,
+            TransportKind::Websocket | TransportKind::Polling => Ok(client),
+        }
     }
 
     /// Sends `40` on `transport` and waits for the CONNECT (`40{"sid":..}`);
