@@ -29,6 +29,7 @@ use axum::Router;
 use iocluster_engineio::ConnectionLimits;
 use iocluster_socketio::adapter::AdapterFactory;
 use tokio::net::{UnixDatagram, UnixStream};
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -36,7 +37,7 @@ use crate::ClusterError;
 use crate::adapter::ClusterAdapterFactory;
 use crate::adapter::relay::Relay;
 use crate::control::{ControlChannel, ControlStream, Frame, Side};
-use crate::handoff::{Handoff, HandoffReceiver};
+use crate::handoff::HandoffReceiver;
 use crate::outbox::Outbox;
 use crate::peer::auth::PeerSecret;
 use crate::report::CounterSource;
@@ -136,7 +137,8 @@ impl State {
 
 /// What woke the run loop.
 enum Event {
-    Handoff(std::io::Result<Handoff>),
+    /// The handoff channel closed (the task serving it ended).
+    HandoffsClosed(std::io::Error),
     Frame(Option<Frame>),
     Timer,
 }
@@ -210,22 +212,34 @@ pub(crate) async fn run_worker(
     link.report_ready();
     tracing::info!(instance = %env.instance, pid = std::process::id(), "worker ready");
 
-    // The channels from the master, until it goes away.
-    let mut handoffs = Some(handoff);
+    // The channels from the master, until it goes away. Handoffs are
+    // received and served by a task of the runtime, so that a new
+    // connection starts on the thread that serves it (received here, each
+    // one cost a wake-up of that thread); the control frames are applied
+    // here, beside the connections (a broadcast's deliveries run in
+    // parallel with the writes they wake: fan-out measured ~10 % more than
+    // with this loop on the runtime's thread).
+    let routers = Arc::new(routers);
+    let mut handoffs = Some(tokio::spawn(serve_handoffs(
+        handoff,
+        Arc::clone(&routers),
+        limits,
+        Arc::clone(&link),
+    )));
     let mut frames = Some(stream);
     let mut state = State::Serving;
     loop {
         let wake_at = state.wake_at();
         let event = tokio::select! {
-            received = next_handoff(handoffs.as_ref()) => Event::Handoff(received),
+            ended = next_handoffs_end(handoffs.as_mut()) => Event::HandoffsClosed(ended),
             frame = next_frame(frames.as_mut()) => Event::Frame(frame),
             _ = tokio::time::sleep_until(wake_at.unwrap_or_else(Instant::now)), if wake_at.is_some() => Event::Timer,
         };
         match event {
-            Event::Handoff(Ok(handoff)) => serve::serve_handoff(handoff, &routers, limits, &link),
-            Event::Handoff(Err(error)) => {
+            Event::HandoffsClosed(error) => {
                 tracing::warn!(%error, "handoff channel closed: shutting down");
-                (handoffs, frames) = (None, None);
+                stop_handoffs(&mut handoffs);
+                frames = None;
                 state = state.stop();
             }
             Event::Frame(Some(frame)) => match link.on_frame(frame) {
@@ -248,7 +262,8 @@ pub(crate) async fn run_worker(
             },
             Event::Frame(None) => {
                 tracing::warn!("master gone: shutting down");
-                (handoffs, frames) = (None, None);
+                stop_handoffs(&mut handoffs);
+                frames = None;
                 state = state.stop();
             }
             Event::Timer => match state {
@@ -279,11 +294,37 @@ pub(crate) async fn run_worker(
     Ok(())
 }
 
-/// The next handoff; never, once the master is gone.
-async fn next_handoff(handoffs: Option<&HandoffReceiver>) -> std::io::Result<Handoff> {
-    match handoffs {
-        Some(handoffs) => handoffs.recv().await,
+/// Receives the master's handoffs and serves each, until the channel
+/// fails: why it did.
+async fn serve_handoffs(
+    handoffs: HandoffReceiver,
+    routers: Arc<serve::Routers>,
+    limits: ConnectionLimits,
+    link: Arc<MasterLink>,
+) -> std::io::Error {
+    loop {
+        match handoffs.recv().await {
+            Ok(handoff) => serve::serve_handoff(handoff, &routers, limits, &link),
+            Err(error) => return error,
+        }
+    }
+}
+
+/// Why the handoff task ended; never, once it was stopped.
+async fn next_handoffs_end(task: Option<&mut JoinHandle<std::io::Error>>) -> std::io::Error {
+    match task {
+        Some(task) => match task.await {
+            Ok(error) => error,
+            Err(join) => std::io::Error::other(join.to_string()),
+        },
         None => std::future::pending().await,
+    }
+}
+
+/// Stops taking handoffs (connections handed over already go on).
+fn stop_handoffs(task: &mut Option<JoinHandle<std::io::Error>>) {
+    if let Some(task) = task.take() {
+        task.abort();
     }
 }
 
