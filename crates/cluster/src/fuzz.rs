@@ -65,37 +65,20 @@ mod seeds;
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
-    /// Runs `entry` on every file of the checked-in corpus of `target`;
-    /// fails if the corpus is missing or empty.
-    fn replay(target: &str, entry: fn(&[u8])) {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../fuzz/corpus")
-            .join(target);
-        let mut files = 0;
-        for file in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-            let path = file.unwrap().path();
-            // Shown with the panic, should one seed fail.
-            eprintln!("replaying {}", path.display());
-            entry(&std::fs::read(&path).unwrap());
-            files += 1;
-        }
-        assert!(files > 0, "{} holds no seed", dir.display());
-    }
+    use iocluster_testkit::replay_corpus;
 
     #[test]
     fn head_corpus_replays_without_panic() {
-        replay("head", super::head);
+        replay_corpus("head", super::head);
     }
 
     #[test]
     fn cluster_envelope_corpus_replays_without_panic() {
-        replay("cluster_envelope", super::cluster_envelope);
+        replay_corpus("cluster_envelope", super::cluster_envelope);
     }
 
     #[test]
     fn cluster_frame_corpus_replays_without_panic() {
-        replay("cluster_frame", super::cluster_frame);
+        replay_corpus("cluster_frame", super::cluster_frame);
     }
 }

@@ -43,32 +43,15 @@ mod seeds;
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
-    /// Runs `entry` on every file of the checked-in corpus of `target`;
-    /// fails if the corpus is missing or empty.
-    fn replay(target: &str, entry: fn(&[u8])) {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../fuzz/corpus")
-            .join(target);
-        let mut files = 0;
-        for file in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-            let path = file.unwrap().path();
-            // Shown with the panic, should one seed fail.
-            eprintln!("replaying {}", path.display());
-            entry(&std::fs::read(&path).unwrap());
-            files += 1;
-        }
-        assert!(files > 0, "{} holds no seed", dir.display());
-    }
+    use iocluster_testkit::replay_corpus;
 
     #[test]
     fn redis_msgpack_corpus_replays_without_panic() {
-        replay("redis_msgpack", super::redis_msgpack);
+        replay_corpus("redis_msgpack", super::redis_msgpack);
     }
 
     #[test]
     fn redis_wire_corpus_replays_without_panic() {
-        replay("redis_wire", super::redis_wire);
+        replay_corpus("redis_wire", super::redis_wire);
     }
 }

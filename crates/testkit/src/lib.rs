@@ -21,6 +21,7 @@
 //! - [`node`]: the Node peer of the Redis interop tests.
 //! - [`iocluster`]: the `iocluster` binary, a master on port 0, `/status`.
 //! - [`runtime`]: a thread of its own for long scenarios.
+//! - [`corpus`]: the checked-in fuzz corpus, replayed by unit tests.
 //!
 //! Every wait is bounded ([`WAIT`] unless a test passes its own): a test
 //! that would hang fails instead, naming what it was waiting for.
@@ -29,6 +30,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod certificates;
+pub mod corpus;
 pub mod event_log;
 pub mod http;
 pub mod http_connection;
@@ -45,6 +47,7 @@ pub mod websocket;
 pub mod ws_client;
 
 pub use certificates::make_test_certificates;
+pub use corpus::replay_corpus;
 pub use event_log::EventLog;
 pub use http::{Response, http_request, parse_response};
 pub use http_connection::{CookieJar, HttpConnection, http, http_with_cookies};
