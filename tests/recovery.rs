@@ -5,22 +5,7 @@
 mod support;
 
 use iocluster_testkit::{Master, Signal, WAIT, WsClient, one_cluster_at_a_time, send_signal};
-use support::iocluster_bin;
-
-/// Emits `broadcast(n)` with ack `n` and reads until the ack.
-async fn broadcast(sender: &mut WsClient, n: u64) {
-    sender
-        .send(&format!("42{n}[\"broadcast\",{n}]"))
-        .await
-        .unwrap();
-    while sender.next_packet().await.unwrap() != format!("43{n}[]") {}
-}
-
-/// The number `n` of a `broadcast(n)` event packet.
-fn tick(packet: &str) -> Option<u64> {
-    let event: serde_json::Value = serde_json::from_str(packet.strip_prefix("42")?).ok()?;
-    (event[0] == "broadcast").then(|| event[1].as_u64())?
-}
+use support::{broadcast, iocluster_bin, tick};
 
 #[tokio::test]
 async fn a_client_of_a_crashed_worker_recovers_every_broadcast_it_missed() {

@@ -19,7 +19,7 @@ use iocluster_testkit::{
     within,
 };
 use serde_json::{Value, json};
-use support::iocluster_bin;
+use support::{iocluster_bin, tick};
 
 /// How long a cross-server delivery may take in these tests.
 const DELIVERY: Duration = Duration::from_secs(10);
@@ -304,12 +304,6 @@ fn record(mut client: WsClient) -> (Received, tokio::task::JoinHandle<()>) {
         }
     });
     (log, task)
-}
-
-/// The tick number of `42["broadcast",N]`.
-fn tick(packet: &str) -> Option<u64> {
-    let event: Value = serde_json::from_str(packet.strip_prefix("42")?).ok()?;
-    (event[0] == "broadcast").then(|| event[1].as_u64())?
 }
 
 /// When each tick reached the client of `log`.

@@ -14,22 +14,7 @@ use iocluster_testkit::{
     Master, NodePeer, RedisServer, Signal, WAIT, WsClient, one_cluster_at_a_time, within,
 };
 use serde_json::{Value, json};
-use support::iocluster_bin;
-
-/// Emits `broadcast(n)` with ack `n` and reads until the ack.
-async fn broadcast(sender: &mut WsClient, n: u64) {
-    sender
-        .send(&format!("42{n}[\"broadcast\",{n}]"))
-        .await
-        .unwrap();
-    while sender.next_packet().await.unwrap() != format!("43{n}[]") {}
-}
-
-/// The number `n` of a `broadcast(n)` event packet.
-fn tick(packet: &str) -> Option<u64> {
-    let event: Value = serde_json::from_str(packet.strip_prefix("42")?).ok()?;
-    (event[0] == "broadcast").then(|| event[1].as_u64())?
-}
+use support::{broadcast, iocluster_bin, tick};
 
 /// Reads ticks until one satisfies `done`; every tick read, in order.
 async fn read_ticks(client: &mut WsClient, mut done: impl FnMut(u64) -> bool) -> Vec<u64> {
