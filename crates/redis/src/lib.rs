@@ -1,7 +1,7 @@
 //! Socket.IO across machines through Redis, wire-compatible with Node:
 //! [`RedisAdapter`] speaks `@socket.io/redis-adapter` 8.x (`createAdapter`),
-//! [`ShardedRedisAdapter`] its `createShardedAdapter` (Redis 7 sharded
-//! pub/sub), [`RedisStreamsAdapter`] `@socket.io/redis-streams-adapter` 0.2
+//! [`ShardedRedisAdapterFactory`] its `createShardedAdapter` (Redis 7 sharded
+//! pub/sub), [`RedisStreamsAdapterFactory`] `@socket.io/redis-streams-adapter` 0.2
 //! and [`Emitter`] speaks `@socket.io/redis-emitter` 5.x, so
 //! iocluster servers, Node socket.io servers and Node emitters share one
 //! Redis.
@@ -50,9 +50,9 @@ mod wire;
 mod vectors;
 
 pub use adapter::{
-    RedisAdapter, RedisAdapterConfig, RedisAdapterFactory, RedisStreamsAdapter,
-    RedisStreamsAdapterConfig, RedisStreamsAdapterFactory, ShardedRedisAdapter,
-    ShardedRedisAdapterConfig, ShardedRedisAdapterFactory, SubscriptionMode,
+    RedisAdapter, RedisAdapterConfig, RedisAdapterFactory, RedisStreamsAdapterConfig,
+    RedisStreamsAdapterFactory, ShardedRedisAdapterConfig, ShardedRedisAdapterFactory,
+    SubscriptionMode,
 };
 pub use emitter::{Emitter, EmitterOperator};
 pub use error::Error;

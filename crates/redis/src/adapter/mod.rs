@@ -13,7 +13,7 @@
 //! does not support it either): with this adapter no session is restored.
 
 mod acks;
-pub(crate) mod cluster_wire;
+pub(crate) mod cluster;
 mod config;
 mod core;
 mod factory;
@@ -40,12 +40,8 @@ use self::core::AdapterCore;
 pub use self::factory::RedisAdapterFactory;
 use self::link::Link;
 use self::pending::request_timeout;
-pub use self::sharded::{
-    ShardedRedisAdapter, ShardedRedisAdapterConfig, ShardedRedisAdapterFactory, SubscriptionMode,
-};
-pub use self::streams::{
-    RedisStreamsAdapter, RedisStreamsAdapterConfig, RedisStreamsAdapterFactory,
-};
+pub use self::sharded::{ShardedRedisAdapterConfig, ShardedRedisAdapterFactory, SubscriptionMode};
+pub use self::streams::{RedisStreamsAdapterConfig, RedisStreamsAdapterFactory};
 use crate::wire::{
     self, BroadcastParts, DisconnectRequest, FetchRequest, OptsOrder, RequestOpts, RequestType,
     RoomsRequest, ServerSideEmitRequest,

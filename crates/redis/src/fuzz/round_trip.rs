@@ -5,7 +5,7 @@ use bytes::Bytes;
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 
-use crate::adapter::cluster_wire::{Item, MessageType};
+use crate::adapter::cluster::wire::{Item, MessageType};
 use crate::adapter::sharded::wire as sharded_wire;
 use crate::msgpack;
 use crate::wire::{self, BroadcastParts, OptsOrder};

@@ -6,7 +6,7 @@
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use crate::adapter::cluster_wire::{self, Item, MessageType};
+use crate::adapter::cluster::wire::{self as cluster_wire, Item, MessageType};
 use crate::adapter::sharded::wire as sharded_wire;
 use crate::msgpack;
 use crate::wire::{self, BroadcastParts, OptsOrder, RequestOpts, RequestType, RoomsRequest};

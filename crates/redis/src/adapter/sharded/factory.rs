@@ -3,7 +3,7 @@
 //! each namespace's own channels.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use fred::clients::{Client, SubscriberClient};
@@ -11,19 +11,18 @@ use fred::interfaces::PubsubInterface;
 use iocluster_socketio::adapter::{Adapter, AdapterFactory, LocalNamespace};
 use tokio::sync::watch;
 
-use super::core::ShardedCore;
 use super::rooms::{self, RoomSync};
-use super::{ShardedRedisAdapter, ShardedRedisAdapterConfig, SubscriptionMode};
+use super::transport::{Sharded, ShardedCore, ShardedHandle};
+use super::{ShardedRedisAdapterConfig, SubscriptionMode};
+use crate::adapter::cluster::{ClusterAdapter, ClusterCore};
 use crate::adapter::link::{Link, PubSub};
-use crate::adapter::pending::Pending;
 use crate::error::Error;
-use crate::uid::hex_id;
 
 /// How long a failed subscription of a namespace's own channels waits
 /// before it is tried again.
 const RETRY: Duration = Duration::from_millis(200);
 
-/// Makes the [`ShardedRedisAdapter`] of every namespace of a server, over
+/// Makes the sharded Redis adapter of every namespace of a server, over
 /// one publishing and one subscribing Redis connection (a Redis 7
 /// standalone server or a Redis Cluster).
 ///
@@ -100,7 +99,7 @@ impl ShardedRedisAdapterFactory {
         let Some(core) = self.link.registry.find(nsp) else {
             return false;
         };
-        let mut subscribed = core.subscribed.subscribe();
+        let mut subscribed = core.transport.subscribed.subscribe();
         subscribed.wait_for(|done| *done).await.is_ok()
     }
 
@@ -113,22 +112,21 @@ impl ShardedRedisAdapterFactory {
 
 impl AdapterFactory for ShardedRedisAdapterFactory {
     fn create(&self, namespace: LocalNamespace) -> Arc<dyn Adapter> {
-        let nsp = namespace.name();
-        let uid = hex_id();
-        let channel = format!("{}#{nsp}#", self.config.channel_prefix);
-        let core = Arc::new(ShardedCore {
-            response_channel: format!("{channel}{uid}#"),
+        let channel = format!("{}#{}#", self.config.channel_prefix, namespace.name());
+        let sharded = Sharded {
             channel,
-            nsp,
-            uid,
-            local: namespace.clone(),
             publisher: self.link.publisher.clone(),
             config: self.config.clone(),
-            pending: Pending::with_ids(hex_id),
             subscribed: watch::Sender::new(false),
-            malformed: Arc::clone(&self.malformed),
-            closed: AtomicBool::new(false),
-        });
+        };
+        let timeout = self.config.requests_timeout;
+        let malformed = Arc::clone(&self.malformed);
+        let core = Arc::new(ClusterCore::new(
+            namespace.clone(),
+            timeout,
+            malformed,
+            sharded,
+        ));
         self.link.registry.add(Arc::clone(&core));
         let rooms = (self.config.subscription_mode != SubscriptionMode::Static).then(|| {
             let sync = Arc::new(RoomSync::default());
@@ -136,7 +134,7 @@ impl AdapterFactory for ShardedRedisAdapterFactory {
             namespace.on_room_event(move |event| marking.on_room_event(event));
             self.link.runtime.spawn(rooms::run(
                 Arc::downgrade(&core),
-                core.channel.clone(),
+                core.transport.channel.clone(),
                 Arc::clone(&sync),
                 self.link.subscriber.clone(),
             ));
@@ -146,11 +144,11 @@ impl AdapterFactory for ShardedRedisAdapterFactory {
             Arc::downgrade(&core),
             self.link.subscriber.clone(),
         ));
-        Arc::new(ShardedRedisAdapter {
-            core,
+        let handle = ShardedHandle {
             link: Arc::clone(&self.link),
             rooms,
-        })
+        };
+        Arc::new(ClusterAdapter::new(core, handle))
     }
 }
 
@@ -161,15 +159,12 @@ impl AdapterFactory for ShardedRedisAdapterFactory {
 /// done a moment before Redis ran it).
 async fn subscribe(core: std::sync::Weak<ShardedCore>, subscriber: SubscriberClient) {
     let channels = match core.upgrade() {
-        Some(core) => [core.channel.clone(), core.response_channel.clone()],
+        Some(core) => [core.transport.channel.clone(), core.response_channel()],
         None => return,
     };
     for channel in channels {
         loop {
-            if core
-                .upgrade()
-                .is_none_or(|core| core.closed.load(Ordering::Acquire))
-            {
+            if core.upgrade().is_none_or(|core| core.is_closed()) {
                 return;
             }
             match subscriber.ssubscribe(channel.clone()).await {
@@ -184,10 +179,11 @@ async fn subscribe(core: std::sync::Weak<ShardedCore>, subscriber: SubscriberCli
     let Some(core) = core.upgrade() else { return };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while tokio::time::Instant::now() < deadline {
-        if core.publisher.numsub(&core.response_channel).await >= Some(1) {
+        let sharded = &core.transport;
+        if sharded.publisher.numsub(&core.response_channel()).await >= Some(1) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    core.subscribed.send_replace(true);
+    core.transport.subscribed.send_replace(true);
 }

@@ -18,7 +18,7 @@ use fred::interfaces::PubsubInterface;
 use iocluster_socketio::RoomEvent;
 use tokio::sync::Notify;
 
-use super::core::ShardedCore;
+use super::transport::ShardedCore;
 
 /// How long a failed (un)subscription waits before it is tried again.
 const RETRY: Duration = Duration::from_millis(200);

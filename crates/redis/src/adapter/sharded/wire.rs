@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use serde_json::Value;
 
-use crate::adapter::cluster_wire::{Incoming, Item, MessageType};
+use crate::adapter::cluster::wire::{Incoming, Item, MessageType};
 use crate::error::Error;
 use crate::msgpack::Writer;
 
@@ -70,7 +70,7 @@ pub(crate) fn decode(bytes: &Bytes) -> Result<Incoming, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapter::cluster_wire::{opts, packet};
+    use crate::adapter::cluster::wire::{opts, packet};
     use serde_json::json;
 
     #[test]

@@ -15,7 +15,7 @@ use fred::types::Value as RedisValue;
 use serde_json::Value;
 
 use super::id::StreamId;
-use crate::adapter::cluster_wire::{Incoming, Item, MessageType};
+use crate::adapter::cluster::wire::{Incoming, Item, MessageType};
 use crate::error::Error;
 use crate::msgpack::{self, Writer};
 
@@ -199,7 +199,7 @@ pub(crate) fn read_entries(reply: RedisValue) -> (Vec<RawEntry>, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapter::cluster_wire::{opts, packet};
+    use crate::adapter::cluster::wire::{opts, packet};
     use serde_json::json;
 
     fn raw(pairs: &[(&str, &[u8])]) -> RawEntry {

@@ -2,7 +2,7 @@
 //! reading connection (`XREAD BLOCK` holds it), and an adapter per
 //! namespace.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use fred::clients::Client;
@@ -10,18 +10,17 @@ use fred::interfaces::ClientLike;
 use iocluster_socketio::adapter::{Adapter, AdapterFactory, LocalNamespace};
 use tokio::task::JoinHandle;
 
-use super::core::{StreamsCore, heartbeats};
+use super::RedisStreamsAdapterConfig;
 use super::nodes::Nodes;
 use super::reader::{self, Namespaces, ReaderHandle};
 use super::session::Connected;
+use super::transport::{Streams, heartbeats, refresh_sessions};
 use super::writer::Writer;
-use super::{RedisStreamsAdapter, RedisStreamsAdapterConfig, refresh_sessions};
-use crate::adapter::cluster_wire::MessageType;
-use crate::adapter::pending::Pending;
+use crate::adapter::cluster::wire::MessageType;
+use crate::adapter::cluster::{ClusterAdapter, ClusterCore};
 use crate::error::Error;
-use crate::uid::hex_id;
 
-/// Makes the [`RedisStreamsAdapter`] of every namespace of a server, over
+/// Makes the Redis streams adapter of every namespace of a server, over
 /// one writing and one reading Redis connection.
 ///
 /// ```no_run
@@ -153,27 +152,24 @@ impl AdapterFactory for RedisStreamsAdapterFactory {
     fn create(&self, namespace: LocalNamespace) -> Arc<dyn Adapter> {
         let inner = &self.inner;
         let recovery = namespace.recovery();
-        let core = Arc::new(StreamsCore {
-            nsp: namespace.name(),
-            uid: hex_id(),
-            local: namespace,
+        let streams = Streams {
             writer: inner.writer.clone(),
             client: inner.client.clone(),
             reader: Arc::clone(&inner.reader),
             config: inner.config.clone(),
-            pending: Pending::with_ids(hex_id),
             nodes: Nodes::new(inner.config.heartbeat_timeout),
             recovery: recovery.clone(),
             connected: Connected::default(),
-            malformed: Arc::clone(&inner.malformed),
-            closed: AtomicBool::new(false),
             last_write: AtomicU64::new(0),
             epoch: tokio::time::Instant::now(),
-        });
+        };
+        let timeout = inner.config.requests_timeout;
+        let malformed = Arc::clone(&inner.malformed);
+        let core = Arc::new(ClusterCore::new(namespace, timeout, malformed, streams));
         inner.namespaces.add(Arc::clone(&core));
         // Node's `init`: tell the others we are here; they answer with a
         // heartbeat, and count us.
-        core.publish(MessageType::InitialHeartbeat, None, &[]);
+        core.send(MessageType::InitialHeartbeat, None, &[]);
         let mut tasks = inner.tasks.lock().unwrap_or_else(|p| p.into_inner());
         tasks.retain(|task| !task.is_finished());
         tasks.push(inner.runtime.spawn(heartbeats(
@@ -188,9 +184,6 @@ impl AdapterFactory for RedisStreamsAdapterFactory {
                 recovery.max_disconnection_duration,
             )));
         }
-        Arc::new(RedisStreamsAdapter {
-            core,
-            namespaces: Arc::clone(&inner.namespaces),
-        })
+        Arc::new(ClusterAdapter::new(core, Arc::clone(&inner.namespaces)))
     }
 }

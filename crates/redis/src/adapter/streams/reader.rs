@@ -18,9 +18,9 @@ use fred::types::config::Options;
 use fred::types::{ClusterHash, CustomCommand, Value as RedisValue};
 use tokio::sync::{OwnedRwLockReadGuard, watch};
 
-use super::core::StreamsCore;
 use super::entry::{self, RawEntry};
 use super::id::StreamId;
+use super::transport::StreamsCore;
 
 /// How long a failed read waits before the next.
 const RETRY: Duration = Duration::from_millis(200);

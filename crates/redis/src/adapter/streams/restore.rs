@@ -17,11 +17,11 @@ use iocluster_socketio::Payload;
 use iocluster_socketio::adapter::{PersistedSession, RestoreHold, RestoredSession};
 use serde_json::Value;
 
-use super::core::StreamsCore;
 use super::entry::{self, RawEntry};
 use super::id::StreamId;
 use super::session;
-use crate::adapter::cluster_wire::{MessageType, wire_opts};
+use super::transport::StreamsCore;
+use crate::adapter::cluster::wire::{MessageType, wire_opts};
 
 /// Entries read per `XRANGE` of a replay.
 const RANGE_COUNT: u64 = 1000;
@@ -43,14 +43,14 @@ impl StreamsCore {
     ) -> Result<Vec<RawEntry>, fred::error::Error> {
         let command = CustomCommand::new_static("XRANGE", ClusterHash::Offset(0), false);
         let mut args = vec![
-            self.config.stream_name.clone(),
+            self.transport.config.stream_name.clone(),
             start.to_string(),
             end.to_string(),
         ];
         if let Some(count) = count {
             args.extend(["COUNT".to_owned(), count.to_string()]);
         }
-        let reply: RedisValue = self.client.custom(command, args).await?;
+        let reply: RedisValue = self.transport.client.custom(command, args).await?;
         Ok(entry::range_entries(reply).0)
     }
 
@@ -59,7 +59,7 @@ impl StreamsCore {
         &self,
         key: &str,
     ) -> Result<Option<PersistedSession>, fred::error::Error> {
-        let transaction = self.client.multi();
+        let transaction = self.transport.client.multi();
         let _: () = transaction.get(key).await?;
         let _: () = transaction.del(key).await?;
         let replies: Vec<RedisValue> = transaction.exec(true).await?;
@@ -107,7 +107,7 @@ impl StreamsCore {
         offset: String,
     ) -> Option<RestoredSession> {
         let offset = StreamId::parse(&offset)?;
-        let key = session::key(&self.config.session_key_prefix, &pid);
+        let key = session::key(&self.transport.config.session_key_prefix, &pid);
         let (session, exists) =
             tokio::join!(self.take_session(&key), self.range(offset, offset, None));
         let session = match session {
@@ -122,10 +122,10 @@ impl StreamsCore {
             tracing::debug!(%offset, "recovery offset no longer in the stream");
             return None;
         }
-        if !self.reader.reached(offset, CATCH_UP).await {
+        if !self.transport.reader.reached(offset, CATCH_UP).await {
             tracing::warn!(%offset, "the stream reader is behind the client's offset; recovering anyway");
         }
-        let (guard, position) = self.reader.pause().await;
+        let (guard, position) = self.transport.reader.pause().await;
         let end = position.unwrap_or(offset);
         let mut missed = Vec::new();
         let mut after = offset;
