@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -15,94 +14,35 @@ use iocluster_redis::{ShardedRedisAdapterConfig, SubscriptionMode};
 use iocluster_socketio::Payload;
 use iocluster_testkit::{NodePeer, RedisCluster, RedisServer, WAIT, within};
 use serde_json::{Value, json};
+use support::fleet::{CLIENTS, Fleet, IN_CHAT};
 use support::{Factory, RustServer};
-
-/// The cluster, our servers `a` and `b`, the Node peer; clients `n1`, `n2`
-/// on the Node server, `a1`, `a2` on `a`, `b1`, `b2` on `b`; `n1`, `a1`,
-/// `b1` in room `chat`.
-struct Fleet {
-    _cluster: RedisCluster,
-    a: RustServer,
-    b: RustServer,
-    peer: NodePeer,
-    /// Socket ids by client name.
-    ids: BTreeMap<&'static str, String>,
-}
-
-const CLIENTS: [&str; 6] = ["n1", "n2", "a1", "a2", "b1", "b2"];
-const IN_CHAT: [&str; 3] = ["n1", "a1", "b1"];
 
 async fn fleet(mode: SubscriptionMode) -> Fleet {
     let cluster = RedisCluster::start().await;
     let config = ShardedRedisAdapterConfig::default().subscription_mode(mode);
     let a = RustServer::start_sharded(&cluster.url(), config.clone()).await;
     let b = RustServer::start_sharded(&cluster.url(), config).await;
-    let mut peer = NodePeer::start_sharded_on_cluster(cluster.ports[1], mode.as_str()).await;
-    let mut ids = BTreeMap::new();
-    for name in CLIENTS {
-        let url = match &name[..1] {
-            "n" => peer.url(),
-            "a" => a.url(),
-            _ => b.url(),
-        };
-        ids.insert(name, peer.connect(name, &url).await);
-    }
-    for name in IN_CHAT {
-        peer.join(name, "chat").await;
-    }
-    let mut fleet = Fleet {
-        _cluster: cluster,
-        a,
-        b,
-        peer,
-        ids,
-    };
-    fleet.wait_for_servers(3).await;
+    let peer = NodePeer::start_sharded_on_cluster(cluster.ports[1], mode.as_str()).await;
+    let mut fleet = Fleet::gather(Box::new(cluster), a, b, peer).await;
     if mode != SubscriptionMode::Static {
         // Every server has a socket in chat: each listens on its channel.
-        fleet.wait_for_subscribers("socket.io#/#chat#", 3).await;
+        wait_for_subscribers(&mut fleet, "socket.io#/#chat#", 3).await;
     }
     fleet
 }
 
-impl Fleet {
-    /// Waits until every server counts `n` servers.
-    async fn wait_for_servers(&mut self, n: usize) {
-        within(WAIT, "every server to count the others", async {
-            loop {
-                let a = self.a.io.of("/").server_count().await;
-                let b = self.b.io.of("/").server_count().await;
-                let node = self.peer.ok(json!({"cmd": "serverCount"})).await;
-                if a == n && b == n && node == json!(n) {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
+/// Waits until Redis counts `n` subscribers of the shard channel.
+async fn wait_for_subscribers(fleet: &mut Fleet, channel: &str, n: u64) {
+    within(WAIT, &format!("{n} subscribers of {channel}"), async {
+        loop {
+            let command = json!({"cmd": "shardNumsub", "channel": channel});
+            if fleet.peer.ok(command).await == json!(n) {
+                return;
             }
-        })
-        .await;
-    }
-
-    /// Waits until Redis counts `n` subscribers of the shard channel.
-    async fn wait_for_subscribers(&mut self, channel: &str, n: u64) {
-        within(WAIT, &format!("{n} subscribers of {channel}"), async {
-            loop {
-                let count = self
-                    .peer
-                    .ok(json!({"cmd": "shardNumsub", "channel": channel}))
-                    .await;
-                if count == json!(n) {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-        .await;
-    }
-
-    /// How many times client `name` received event `ev`.
-    fn count(&self, name: &str, ev: &str) -> usize {
-        self.peer.received(name).iter().filter(|e| *e == ev).count()
-    }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
 }
 
 /// From each origin (`a`, `b`, the Node server): a broadcast to all, to
@@ -220,146 +160,24 @@ async fn dynamic_private_mode_broadcasts_reach_every_targeted_client_exactly_onc
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_and_acks_cross_between_our_servers_and_node() {
     let mut fleet = fleet(SubscriptionMode::Dynamic).await;
-
-    // fetch_sockets both ways.
-    let sockets = fleet
-        .a
-        .io
-        .of("/")
-        .to("chat")
-        .fetch_sockets()
-        .await
-        .expect("fetch_sockets");
-    let mut found: Vec<(String, String)> = sockets
-        .iter()
-        .map(|s| (s.id().to_owned(), s.data()["server"].to_string()))
-        .collect();
-    found.sort();
-    let mut expected: Vec<(String, String)> = [("n1", "node"), ("a1", "rust"), ("b1", "rust")]
-        .iter()
-        .map(|(name, server)| (fleet.ids[name].clone(), format!("\"{server}\"")))
-        .collect();
-    expected.sort();
-    assert_eq!(found, expected);
-    let node_socket = sockets
-        .iter()
-        .find(|s| s.data()["server"] == "node")
-        .unwrap();
-    assert!(node_socket.rooms().contains(&"chat".to_owned()));
-    let theirs = fleet
-        .peer
-        .ok(json!({"cmd": "fetchSockets", "rooms": [], "except": ["chat"]}))
-        .await;
-    let mut ids: Vec<&str> = theirs
-        .as_array()
-        .expect("an array of sockets")
-        .iter()
-        .filter_map(|s| s["id"].as_str())
-        .collect();
-    ids.sort();
-    let mut expected: Vec<&str> = ["n2", "a2", "b2"]
-        .iter()
-        .map(|n| fleet.ids[n].as_str())
-        .collect();
-    expected.sort();
-    assert_eq!(ids, expected);
-    let rust_socket = theirs
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == fleet.ids["a2"].as_str())
-        .unwrap();
-    assert_eq!(rust_socket["data"], json!({"server": "rust"}));
-    assert!(
-        rust_socket["handshake"]["url"]
-            .as_str()
-            .is_some_and(|url| url.starts_with("/socket.io/"))
-    );
-
-    // Server-side emits with acks both ways.
-    let replies = fleet
-        .a
-        .io
-        .of("/")
-        .server_side_emit_with_ack("ping-server", json!("from-a"), Duration::from_secs(3))
-        .await
-        .expect("every server replies");
-    let mut replies: Vec<Value> = replies.into_iter().map(|p| p.args[0].clone()).collect();
-    replies.sort_by_key(Value::to_string);
-    assert_eq!(replies, [json!("node-pong"), json!("rust-pong")]);
-    let event = fleet
-        .peer
-        .event("Node's server-side handler", |e| {
-            e["event"] == "server-event"
-        })
-        .await;
-    assert_eq!(event["args"], json!(["from-a"]));
-    assert_eq!(
-        fleet.b.server_event("ping-server").await.payload.args,
-        [json!("from-a")]
-    );
-    let replies = fleet
-        .peer
-        .ok(json!({"cmd": "serverSideEmit", "ev": "ping-server", "args": ["from-node"], "ack": true}))
-        .await;
-    assert_eq!(replies, json!(["rust-pong", "rust-pong"]));
-    fleet
-        .peer
-        .ok(json!({"cmd": "serverSideEmit", "ev": "hello", "args": [{"$bin": "ff"}]}))
-        .await;
-    let hello = fleet.a.server_event("hello").await;
-    assert_eq!(hello.payload.attachments, [Bytes::from_static(&[0xff])]);
-
-    // Broadcasts with acks from either side return every reply.
-    let replies = fleet
-        .a
-        .io
-        .of("/")
-        .to("chat")
-        .timeout(Duration::from_secs(3))
-        .emit_with_ack("ask", "question")
-        .await;
-    assert!(replies.complete, "{replies:?}");
-    let mut answers: Vec<Value> = replies.replies.iter().map(|p| p.args[0].clone()).collect();
-    answers.sort_by_key(Value::to_string);
-    assert_eq!(answers, [json!("a1-ack"), json!("b1-ack"), json!("n1-ack")]);
-    let answers = fleet
-        .peer
-        .ok(json!({"cmd": "emitWithAck", "rooms": [], "except": [], "ev": "ask", "args": [1]}))
-        .await;
-    let mut answers: Vec<String> = answers
-        .as_array()
-        .expect("replies")
-        .iter()
-        .filter_map(|v| v.as_str().map(str::to_owned))
-        .collect();
-    answers.sort();
-    assert_eq!(
-        answers,
-        ["a1-ack", "a2-ack", "b1-ack", "b2-ack", "n1-ack", "n2-ack"]
-    );
+    fleet.fetch_sockets_both_ways().await;
+    fleet.server_side_emits_both_ways().await;
+    fleet.broadcasts_with_acks_both_ways().await;
 
     // Joins and disconnects requested by Node and by us.
     fleet
         .peer
         .ok(json!({"cmd": "socketsJoin", "rooms": [], "except": ["chat"], "join": "lobby"}))
         .await;
-    fleet.wait_for_subscribers("socket.io#/#lobby#", 3).await;
+    wait_for_subscribers(&mut fleet, "socket.io#/#lobby#", 3).await;
     fleet.a.io.to("lobby").emit("lobby", ());
     for name in ["n2", "a2", "b2"] {
         fleet.peer.client_event(name, "lobby").await;
     }
     fleet.b.io.to("lobby").disconnect_sockets(false);
-    for name in ["n2", "a2", "b2"] {
-        fleet
-            .peer
-            .event(&format!("{name} to be disconnected"), |e| {
-                e["event"] == "client-disconnect" && e["name"] == name
-            })
-            .await;
-    }
+    fleet.disconnected(&["n2", "a2", "b2"]).await;
     // The room is gone everywhere: every server left its channel.
-    fleet.wait_for_subscribers("socket.io#/#lobby#", 0).await;
+    wait_for_subscribers(&mut fleet, "socket.io#/#lobby#", 0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

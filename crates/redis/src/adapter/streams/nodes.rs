@@ -72,6 +72,9 @@ mod tests {
         nodes.remove("a");
         assert_eq!(nodes.alive(), vec!["b".to_owned()]);
         std::thread::sleep(Duration::from_millis(60));
-        assert!(nodes.alive().is_empty(), "silent past the heartbeat timeout");
+        assert!(
+            nodes.alive().is_empty(),
+            "silent past the heartbeat timeout"
+        );
     }
 }
