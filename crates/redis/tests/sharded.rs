@@ -14,7 +14,7 @@ use iocluster_redis::{ShardedRedisAdapterConfig, SubscriptionMode};
 use iocluster_socketio::Payload;
 use iocluster_testkit::{NodePeer, RedisCluster, RedisServer, WAIT, within};
 use serde_json::{Value, json};
-use support::fleet::{CLIENTS, Fleet, IN_CHAT};
+use support::fleet::Fleet;
 use support::{Factory, RustServer};
 
 async fn fleet(mode: SubscriptionMode) -> Fleet {
@@ -52,55 +52,8 @@ async fn wait_for_subscribers(fleet: &mut Fleet, channel: &str, n: u64) {
 /// gets each broadcast exactly once, no other client gets it.
 async fn broadcasts_reach_every_targeted_client_exactly_once(mode: SubscriptionMode) {
     let mut fleet = fleet(mode).await;
-    for origin in ["a", "b"] {
-        let io = if origin == "a" {
-            &fleet.a.io
-        } else {
-            &fleet.b.io
-        };
-        let direct = if origin == "a" { "n2" } else { "a2" };
-        io.emit(
-            &format!("all-{origin}"),
-            Payload::new(vec![json!(1), json!({"x": "y"})]),
-        );
-        io.to("chat").emit(
-            &format!("chat-{origin}"),
-            Payload::new(vec![json!("hi")]).with_binary(Bytes::from_static(&[1, 2])),
-        );
-        io.broadcast()
-            .except("chat")
-            .emit(&format!("except-{origin}"), ());
-        io.to(fleet.ids[direct].clone())
-            .emit(&format!("direct-{origin}"), ());
-        io.emit(&format!("mark-{origin}"), ());
-        io.to("chat").emit(&format!("chatmark-{origin}"), ());
-    }
-    let emit = |rooms: Value, except: Value, ev: &str| json!({"cmd": "emit", "rooms": rooms, "except": except, "ev": ev, "args": [{"$bin": "0102"}]});
-    let b2 = fleet.ids["b2"].clone();
-    for command in [
-        emit(json!([]), json!([]), "all-n"),
-        emit(json!(["chat"]), json!([]), "chat-n"),
-        emit(json!([]), json!(["chat"]), "except-n"),
-        emit(json!([b2]), json!([]), "direct-n"),
-        emit(json!([]), json!([]), "mark-n"),
-        emit(json!(["chat"]), json!([]), "chatmark-n"),
-    ] {
-        fleet.peer.ok(command).await;
-    }
-    for origin in ["a", "b", "n"] {
-        for name in CLIENTS {
-            fleet
-                .peer
-                .client_event(name, &format!("mark-{origin}"))
-                .await;
-        }
-        for name in IN_CHAT {
-            fleet
-                .peer
-                .client_event(name, &format!("chatmark-{origin}"))
-                .await;
-        }
-    }
+    fleet.broadcast_from_every_origin().await;
+    fleet.wait_for_markers().await;
     fleet.peer.client_event("n2", "direct-a").await;
     fleet.peer.client_event("a2", "direct-b").await;
     fleet.peer.client_event("b2", "direct-n").await;
@@ -117,29 +70,7 @@ async fn broadcasts_reach_every_targeted_client_exactly_once(mode: SubscriptionM
         fleet.peer.client_event("n2", "all-b").await,
         json!([1, {"x": "y"}])
     );
-    for origin in ["a", "b", "n"] {
-        for name in CLIENTS {
-            let in_chat = IN_CHAT.contains(&name);
-            let direct = matches!((origin, name), ("a", "n2") | ("b", "a2") | ("n", "b2"));
-            let expected = [
-                ("all", 1),
-                ("mark", 1),
-                ("chat", usize::from(in_chat)),
-                ("chatmark", usize::from(in_chat)),
-                ("except", usize::from(!in_chat)),
-                ("direct", usize::from(direct)),
-            ];
-            for (kind, times) in expected {
-                let ev = format!("{kind}-{origin}");
-                assert_eq!(
-                    fleet.count(name, &ev),
-                    times,
-                    "{name} got {ev} {} times ({mode:?})",
-                    fleet.count(name, &ev)
-                );
-            }
-        }
-    }
+    fleet.assert_each_broadcast_reached_exactly_its_targets(&format!("{mode:?}"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

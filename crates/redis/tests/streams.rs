@@ -11,12 +11,11 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use iocluster_redis::RedisStreamsAdapterConfig;
-use iocluster_socketio::{Payload, RecoveryConfig};
+use iocluster_socketio::RecoveryConfig;
 use iocluster_testkit::{NodePeer, RedisServer, WAIT, WsClient, redis_cli, within};
 use serde_json::{Value, json};
-use support::fleet::{CLIENTS, Fleet, IN_CHAT};
+use support::fleet::Fleet;
 use support::{Factory, RustServer};
 
 async fn fleet() -> Fleet {
@@ -45,44 +44,10 @@ fn without_offset(args: Value) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broadcasts_reach_every_targeted_client_of_rust_and_node_servers_once() {
     let mut fleet = fleet().await;
-    for (origin, io) in [("a", &fleet.a.io), ("b", &fleet.b.io)] {
-        let direct = if origin == "a" { "n2" } else { "a2" };
-        io.emit(
-            &format!("all-{origin}"),
-            Payload::new(vec![json!(1), json!({"x": "y"})]),
-        );
-        io.to("chat").emit(
-            &format!("chat-{origin}"),
-            Payload::new(vec![json!("hi")]).with_binary(Bytes::from_static(&[1, 2])),
-        );
-        io.broadcast()
-            .except("chat")
-            .emit(&format!("except-{origin}"), ());
-        io.to(fleet.ids[direct].clone())
-            .emit(&format!("direct-{origin}"), ());
-        io.emit(&format!("mark-{origin}"), ());
-    }
-    let emit = |rooms: Value, except: Value, ev: &str| json!({"cmd": "emit", "rooms": rooms, "except": except, "ev": ev, "args": [{"$bin": "0102"}]});
-    let b2 = fleet.ids["b2"].clone();
-    for command in [
-        emit(json!([]), json!([]), "all-n"),
-        emit(json!(["chat"]), json!([]), "chat-n"),
-        emit(json!([]), json!(["chat"]), "except-n"),
-        emit(json!([b2]), json!([]), "direct-n"),
-        emit(json!([]), json!([]), "mark-n"),
-    ] {
-        fleet.peer.ok(command).await;
-    }
-    // One stream: each origin's marker, written last, comes after the rest
+    fleet.broadcast_from_every_origin().await;
+    // One stream: each origin's markers, written last, come after the rest
     // of its broadcasts on every server.
-    for origin in ["a", "b", "n"] {
-        for name in CLIENTS {
-            fleet
-                .peer
-                .client_event(name, &format!("mark-{origin}"))
-                .await;
-        }
-    }
+    fleet.wait_for_markers().await;
     assert_eq!(
         without_offset(fleet.peer.client_event("b1", "chat-a").await),
         json!(["hi", {"$bin": "0102"}])
@@ -95,28 +60,7 @@ async fn broadcasts_reach_every_targeted_client_of_rust_and_node_servers_once() 
         without_offset(fleet.peer.client_event("n2", "all-b").await),
         json!([1, {"x": "y"}])
     );
-    for origin in ["a", "b", "n"] {
-        for name in CLIENTS {
-            let in_chat = IN_CHAT.contains(&name);
-            let direct = matches!((origin, name), ("a", "n2") | ("b", "a2") | ("n", "b2"));
-            let expected = [
-                ("all", 1),
-                ("mark", 1),
-                ("chat", usize::from(in_chat)),
-                ("except", usize::from(!in_chat)),
-                ("direct", usize::from(direct)),
-            ];
-            for (kind, times) in expected {
-                let ev = format!("{kind}-{origin}");
-                assert_eq!(
-                    fleet.count(name, &ev),
-                    times,
-                    "{name} got {ev} {} times",
-                    fleet.count(name, &ev)
-                );
-            }
-        }
-    }
+    fleet.assert_each_broadcast_reached_exactly_its_targets("streams");
     // Our clients get every broadcast in the stream's order, whoever wrote
     // it (Node's get their own server's broadcasts as soon as its `XADD`
     // answers, ahead of earlier entries it has not read yet).

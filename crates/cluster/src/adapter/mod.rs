@@ -12,6 +12,7 @@ mod capture;
 pub(crate) mod envelope;
 mod recovery;
 pub(crate) mod relay;
+mod request;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

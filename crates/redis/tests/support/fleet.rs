@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
+use iocluster_socketio::Payload;
 use iocluster_testkit::{NodePeer, WAIT, within};
 use serde_json::{Value, json};
 
@@ -14,9 +15,9 @@ use crate::support::RustServer;
 
 /// Every client, named by its server: `n` the Node server's, `a` and `b`
 /// ours.
-pub const CLIENTS: [&str; 6] = ["n1", "n2", "a1", "a2", "b1", "b2"];
+const CLIENTS: [&str; 6] = ["n1", "n2", "a1", "a2", "b1", "b2"];
 /// The clients in room `chat`: one per server.
-pub const IN_CHAT: [&str; 3] = ["n1", "a1", "b1"];
+const IN_CHAT: [&str; 3] = ["n1", "a1", "b1"];
 
 /// Our servers `a` and `b`, the Node peer; clients `n1`, `n2` on the Node
 /// server, `a1`, `a2` on `a`, `b1`, `b2` on `b`; `n1`, `a1`, `b1` in room
@@ -82,6 +83,78 @@ impl Fleet {
     /// How many times client `name` received event `ev`.
     pub fn count(&self, name: &str, ev: &str) -> usize {
         self.peer.received(name).iter().filter(|e| *e == ev).count()
+    }
+
+    /// From each origin (`a`, `b`, the Node server): a broadcast to all
+    /// (`all-{origin}`), to `chat` (`chat-`, with binary), to all but `chat`
+    /// (`except-`), to one socket of another server (`direct-`), then
+    /// markers to all (`mark-`) and to `chat` (`chatmark-`).
+    pub async fn broadcast_from_every_origin(&mut self) {
+        for (origin, io) in [("a", &self.a.io), ("b", &self.b.io)] {
+            let direct = if origin == "a" { "n2" } else { "a2" };
+            let all = Payload::new(vec![json!(1), json!({"x": "y"})]);
+            io.emit(&format!("all-{origin}"), all);
+            let chat = Payload::new(vec![json!("hi")]).with_binary(Bytes::from_static(&[1, 2]));
+            io.to("chat").emit(&format!("chat-{origin}"), chat);
+            let except = io.broadcast().except("chat");
+            except.emit(&format!("except-{origin}"), ());
+            let direct = io.to(self.ids[direct].clone());
+            direct.emit(&format!("direct-{origin}"), ());
+            io.emit(&format!("mark-{origin}"), ());
+            io.to("chat").emit(&format!("chatmark-{origin}"), ());
+        }
+        let emit = |rooms: Value, except: Value, ev: &str| json!({"cmd": "emit", "rooms": rooms, "except": except, "ev": ev, "args": [{"$bin": "0102"}]});
+        let b2 = self.ids["b2"].clone();
+        for command in [
+            emit(json!([]), json!([]), "all-n"),
+            emit(json!(["chat"]), json!([]), "chat-n"),
+            emit(json!([]), json!(["chat"]), "except-n"),
+            emit(json!([b2]), json!([]), "direct-n"),
+            emit(json!([]), json!([]), "mark-n"),
+            emit(json!(["chat"]), json!([]), "chatmark-n"),
+        ] {
+            self.peer.ok(command).await;
+        }
+    }
+
+    /// Waits until every client has each origin's markers it is sent.
+    pub async fn wait_for_markers(&mut self) {
+        for origin in ["a", "b", "n"] {
+            for name in CLIENTS {
+                self.peer
+                    .client_event(name, &format!("mark-{origin}"))
+                    .await;
+            }
+            for name in IN_CHAT {
+                let marker = format!("chatmark-{origin}");
+                self.peer.client_event(name, &marker).await;
+            }
+        }
+    }
+
+    /// Each client got each broadcast of
+    /// [`broadcast_from_every_origin`](Self::broadcast_from_every_origin)
+    /// once if it was targeted, else never.
+    pub fn assert_each_broadcast_reached_exactly_its_targets(&self, context: &str) {
+        for origin in ["a", "b", "n"] {
+            for name in CLIENTS {
+                let in_chat = IN_CHAT.contains(&name);
+                let direct = matches!((origin, name), ("a", "n2") | ("b", "a2") | ("n", "b2"));
+                let expected = [
+                    ("all", 1),
+                    ("mark", 1),
+                    ("chat", usize::from(in_chat)),
+                    ("chatmark", usize::from(in_chat)),
+                    ("except", usize::from(!in_chat)),
+                    ("direct", usize::from(direct)),
+                ];
+                for (kind, times) in expected {
+                    let ev = format!("{kind}-{origin}");
+                    let got = self.count(name, &ev);
+                    assert_eq!(got, times, "{name} got {ev} {got} times ({context})");
+                }
+            }
+        }
     }
 
     /// The sorted socket ids of `names`.

@@ -1,75 +1,34 @@
 //! The Socket.IO server: namespaces over one Engine.IO engine.
+//!
+//! - `mod.rs`: [`Server`], its namespaces and hooks.
+//! - `dynamic.rs`: namespaces made on demand ([`DynamicNamespace`]).
+//! - `bridge.rs`: the engine's session events, handed to the clients.
+
+mod bridge;
+mod dynamic;
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use axum::Router;
-use iocluster_engineio::{CloseReason, Engine, EngineHandler, Message, Session};
+use iocluster_engineio::Engine;
 use serde_json::Value;
 
 use crate::adapter::{AdapterFactory, InMemoryAdapterFactory};
 use crate::client::Client;
 use crate::config::ServerConfig;
-use crate::namespace::{self, ConnectError, Namespace, SharedHandlers};
+use crate::namespace::{self, Namespace, SharedHandlers};
 use crate::operators::BroadcastOperator;
 use crate::payload::Payload;
 use crate::reason::DisconnectReason;
 use crate::socket::SocketRef;
 
-type Matcher = Arc<dyn Fn(&str, &Value) -> bool + Send + Sync>;
+use self::bridge::EngineBridge;
+pub use self::dynamic::DynamicNamespace;
+use self::dynamic::DynamicShared;
+
 type NamespaceHook = Arc<dyn Fn(&Namespace) + Send + Sync>;
 pub(crate) type ConnectionObserver = Arc<dyn Fn(&SocketRef) + Send + Sync>;
-
-struct DynamicShared {
-    matcher: Matcher,
-    handlers: SharedHandlers,
-    children: RwLock<Vec<Namespace>>,
-}
-
-/// Namespaces created on demand when their name matches (Node's
-/// `io.of(/regex/)`): handlers registered here apply to every child.
-#[derive(Clone)]
-pub struct DynamicNamespace(Arc<DynamicShared>);
-
-impl std::fmt::Debug for DynamicNamespace {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DynamicNamespace").finish_non_exhaustive()
-    }
-}
-
-impl DynamicNamespace {
-    /// Runs `handler` for each socket connecting to any child.
-    pub fn on_connection(&self, handler: impl Fn(&SocketRef) + Send + Sync + 'static) {
-        namespace::add_connection(&self.0.handlers, handler);
-    }
-
-    /// Adds a middleware to every child.
-    pub fn use_middleware<F, Fut>(&self, middleware: F)
-    where
-        F: Fn(SocketRef) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), ConnectError>> + Send + 'static,
-    {
-        namespace::add_middleware(&self.0.handlers, middleware);
-    }
-
-    /// The children created so far.
-    pub fn children(&self) -> Vec<Namespace> {
-        self.0
-            .children
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    /// Emits an event to every socket of every child.
-    pub fn emit(&self, event: &str, payload: impl Into<Payload>) {
-        let payload = payload.into();
-        for child in self.children() {
-            child.emit(event, payload.clone());
-        }
-    }
-}
 
 pub(crate) struct ServerShared {
     pub(crate) config: ServerConfig,
@@ -85,7 +44,7 @@ pub(crate) struct ServerShared {
     /// connection handlers.
     connection_observers: RwLock<Vec<ConnectionObserver>>,
     /// Run for every socket of a session that upgraded to WebSocket.
-    upgrade_observers: RwLock<Vec<ConnectionObserver>>,
+    pub(super) upgrade_observers: RwLock<Vec<ConnectionObserver>>,
 }
 
 impl ServerShared {
@@ -93,7 +52,7 @@ impl ServerShared {
         self.clients().get(sid).cloned()
     }
 
-    fn clients(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Client>>> {
+    pub(super) fn clients(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Client>>> {
         self.clients.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -150,63 +109,6 @@ impl ServerShared {
             .unwrap_or_else(|p| p.into_inner())
             .push(child.clone());
         Some(child)
-    }
-}
-
-/// Forwards engine events to the server.
-struct EngineBridge(Weak<ServerShared>);
-
-impl EngineHandler for EngineBridge {
-    fn on_open(&self, session: &Arc<Session>) {
-        let Some(server) = self.0.upgrade() else {
-            return;
-        };
-        let client = Client::new(Arc::clone(session), &server);
-        server
-            .clients()
-            .insert(session.id().to_string(), Arc::clone(&client));
-        tokio::spawn(client.watch_connect_timeout(server.config.connect_timeout));
-    }
-
-    fn on_message(&self, session: &Arc<Session>, message: Message) {
-        let Some(server) = self.0.upgrade() else {
-            return;
-        };
-        if let Some(client) = server.client(session.id().as_str()) {
-            client.on_message(message);
-        }
-    }
-
-    fn on_close(&self, session: &Arc<Session>, reason: CloseReason) {
-        let Some(server) = self.0.upgrade() else {
-            return;
-        };
-        let client = server.clients().remove(session.id().as_str());
-        if let Some(client) = client {
-            client.close_sockets(DisconnectReason::from(reason));
-        }
-    }
-
-    fn on_upgrade(&self, session: &Arc<Session>) {
-        let Some(server) = self.0.upgrade() else {
-            return;
-        };
-        let observers = server
-            .upgrade_observers
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        if observers.is_empty() {
-            return;
-        }
-        let Some(client) = server.client(session.id().as_str()) else {
-            return;
-        };
-        for socket in client.connected_sockets() {
-            for observer in &observers {
-                observer(&socket);
-            }
-        }
     }
 }
 
