@@ -128,6 +128,27 @@ pub(crate) struct BroadcastParts<'a> {
     pub(crate) flags: &'a [(&'static str, Value)],
 }
 
+impl<'a> BroadcastParts<'a> {
+    /// The parts of `packet` (its `data`: event and arguments) broadcast
+    /// with `opts` and their wire `flags`.
+    pub(crate) fn new(
+        nsp: &'a str,
+        data: &'a Value,
+        packet: &'a iocluster_socketio::parser::Packet,
+        opts: &'a iocluster_socketio::adapter::BroadcastOptions,
+        flags: &'a [(&'static str, Value)],
+    ) -> Self {
+        BroadcastParts {
+            nsp,
+            data,
+            attachments: &packet.attachments,
+            rooms: &opts.rooms,
+            except: &opts.except,
+            flags,
+        }
+    }
+}
+
 /// `[uid, packet, opts]`, the message of a broadcast.
 pub(crate) fn broadcast_message(
     uid: &str,

@@ -90,6 +90,15 @@ impl Master {
     fn next_instance(&self) -> InstanceId {
         InstanceId(self.next_instance.fetch_add(1, Ordering::Relaxed))
     }
+
+    /// Reads a request head from `stream` within the configured size and
+    /// time.
+    async fn read_head<S: tokio::io::AsyncRead + Unpin>(
+        &self,
+        stream: &mut S,
+    ) -> Result<crate::head::RequestHead, crate::head::HeadError> {
+        crate::head::read_head(stream, self.config.max_head, self.config.head_timeout).await
+    }
 }
 
 /// How long the master keeps a disconnected socket's state and the

@@ -15,7 +15,6 @@ use super::Master;
 use super::stats::bump;
 use crate::ClusterError;
 use crate::handoff::HandoffKind;
-use crate::head::read_head;
 use crate::peer::PeerDirectory;
 use crate::peer::auth::{self, PeerSecret};
 use crate::sid::{NodeId, home_of};
@@ -141,13 +140,7 @@ async fn handle_peer(master: Arc<Master>, mut stream: TcpStream, remote: SocketA
             return;
         }
     }
-    let head = match read_head(
-        &mut stream,
-        master.config.max_head,
-        master.config.head_timeout,
-    )
-    .await
-    {
+    let head = match master.read_head(&mut stream).await {
         Ok(head) => head,
         Err(error) => {
             tracing::debug!(%remote, %error, "peer connection ended before a request");

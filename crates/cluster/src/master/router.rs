@@ -15,7 +15,7 @@ use super::stats::bump;
 use super::table::Table;
 use crate::config::Balance;
 use crate::handoff::{HandoffKind, HandoffSender};
-use crate::head::{HeadError, RequestHead, read_head};
+use crate::head::{HeadError, RequestHead};
 use crate::sid::{SessionHome, home_of};
 
 /// Binds the listening socket: SO_REUSEADDR, dual-stack on `::`.
@@ -61,13 +61,7 @@ async fn handle(master: Arc<Master>, mut stream: TcpStream, remote: SocketAddr) 
     if master.config.tls.is_some() {
         return super::tls_port::handle(master, stream, remote).await;
     }
-    let head = match read_head(
-        &mut stream,
-        master.config.max_head,
-        master.config.head_timeout,
-    )
-    .await
-    {
+    let head = match master.read_head(&mut stream).await {
         Ok(head) => head,
         Err(HeadError::TooLarge) => {
             bump(&master.stats.large_heads);

@@ -16,7 +16,6 @@ use super::router::{Route, json, pick, plain, respond};
 use super::stats::bump;
 use crate::config::Balance;
 use crate::handoff::HandoffKind;
-use crate::head::read_head;
 use crate::tls::HANDSHAKE_RECORD;
 
 /// Routes one connection of the TLS port.
@@ -54,13 +53,7 @@ async fn hand_over(master: &Master, stream: TcpStream, remote: SocketAddr) {
 
 /// A plain-HTTP request on the TLS port.
 async fn plain_http(master: &Master, mut stream: TcpStream, remote: SocketAddr) {
-    let head = match read_head(
-        &mut stream,
-        master.config.max_head,
-        master.config.head_timeout,
-    )
-    .await
-    {
+    let head = match master.read_head(&mut stream).await {
         Ok(head) => head,
         Err(_) => {
             bump(&master.stats.bad_heads);

@@ -126,14 +126,7 @@ impl Adapter for RedisAdapter {
         if !opts.flags.local {
             let data = packet.data.clone().unwrap_or(Value::Array(Vec::new()));
             let flags = wire::adapter_flags(&opts.flags);
-            let parts = BroadcastParts {
-                nsp: &self.core.nsp,
-                data: &data,
-                attachments: &packet.attachments,
-                rooms: &opts.rooms,
-                except: &opts.except,
-                flags: &flags,
-            };
+            let parts = BroadcastParts::new(&self.core.nsp, &data, &packet, &opts, &flags);
             let message = wire::broadcast_message(&self.core.uid, &parts, OptsOrder::Adapter);
             let channel = self.core.channels.broadcast_to(&opts.rooms);
             self.core.publisher.publish(channel, message);
@@ -155,14 +148,7 @@ impl Adapter for RedisAdapter {
         opts.flags.timeout = Some(opts.flags.timeout.unwrap_or(timeout.as_millis() as u64));
         let data = packet.data.clone().unwrap_or(Value::Array(Vec::new()));
         let flags = wire::adapter_flags(&opts.flags);
-        let parts = BroadcastParts {
-            nsp: &self.core.nsp,
-            data: &data,
-            attachments: &packet.attachments,
-            rooms: &opts.rooms,
-            except: &opts.except,
-            flags: &flags,
-        };
+        let parts = BroadcastParts::new(&self.core.nsp, &data, &packet, &opts, &flags);
         let message = wire::broadcast_request(&self.core.uid, &request.id, &parts);
         self.core
             .publisher

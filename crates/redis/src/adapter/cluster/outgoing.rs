@@ -118,10 +118,7 @@ impl<T: Transport> Adapter for ClusterAdapter<T> {
         if !opts.flags.local {
             let data = packet.data.clone().unwrap_or(Value::Array(Vec::new()));
             let flags = crate::wire::adapter_flags(&opts.flags);
-            let message = Item::Map(vec![
-                ("packet", wire::packet(&data)),
-                ("opts", wire::opts(&opts.rooms, &opts.except, &flags)),
-            ]);
+            let message = wire::broadcast(&data, None, &opts, &flags);
             let route = Some((&opts, false));
             T::send(
                 core,
@@ -152,11 +149,7 @@ impl<T: Transport> Adapter for ClusterAdapter<T> {
         opts.flags.timeout = Some(opts.flags.timeout.unwrap_or(timeout.as_millis() as u64));
         let data = packet.data.clone().unwrap_or(Value::Array(Vec::new()));
         let flags = crate::wire::adapter_flags(&opts.flags);
-        let message = Item::Map(vec![
-            ("packet", wire::packet(&data)),
-            ("requestId", Item::Str(&request.id)),
-            ("opts", wire::opts(&opts.rooms, &opts.except, &flags)),
-        ]);
+        let message = wire::broadcast(&data, Some(&request.id), &opts, &flags);
         let route = Some((&opts, true));
         T::send(
             core,

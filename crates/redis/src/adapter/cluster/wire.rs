@@ -170,6 +170,22 @@ pub(crate) fn opts<'a>(
     ])
 }
 
+/// A broadcast's `data`: `{packet, requestId, opts}` in Node's order,
+/// `requestId` only when it waits for acks.
+pub(crate) fn broadcast<'a>(
+    data: &'a Value,
+    request_id: Option<&'a str>,
+    opts: &'a BroadcastOptions,
+    flags: &'a [(&'static str, Value)],
+) -> Item<'a> {
+    let mut entries = vec![("packet", packet(data))];
+    if let Some(id) = request_id {
+        entries.push(("requestId", Item::Str(id)));
+    }
+    entries.push(("opts", self::opts(&opts.rooms, &opts.except, flags)));
+    Item::Map(entries)
+}
+
 /// An event packet: `{type: 2, data}`. socket.io 4.8 publishes it before
 /// its in-memory adapter sets `nsp` (the message says the namespace).
 pub(crate) fn packet(data: &Value) -> Item<'_> {
