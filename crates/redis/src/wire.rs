@@ -134,8 +134,8 @@ impl<'a> BroadcastParts<'a> {
     pub(crate) fn new(
         nsp: &'a str,
         data: &'a Value,
-        packet: &'a iocluster_socketio::parser::Packet,
-        opts: &'a iocluster_socketio::adapter::BroadcastOptions,
+        packet: &'a Packet,
+        opts: &'a BroadcastOptions,
         flags: &'a [(&'static str, Value)],
     ) -> Self {
         BroadcastParts {
