@@ -109,19 +109,36 @@ impl Outbox {
     }
 }
 
+/// The most frames written with one flush: a burst is written in a few
+/// system calls, without holding back the first of the next one for long.
+const FRAMES_PER_WRITE: usize = 256;
+
 impl OutboxReceiver {
-    /// The next frame; none once every sender is gone.
-    async fn recv(&mut self) -> Option<Frame> {
-        let frame = self.receiver.recv().await?;
+    /// Takes a frame off the queue, freeing its bytes.
+    fn take(&self, frame: Frame) -> Frame {
         self.counters
             .bytes
             .fetch_sub(frame.size(), Ordering::Relaxed);
-        Some(frame)
+        frame
+    }
+
+    /// The next frame; none once every sender is gone.
+    async fn recv(&mut self) -> Option<Frame> {
+        let frame = self.receiver.recv().await?;
+        Some(self.take(frame))
+    }
+
+    /// A frame already queued, if any.
+    fn try_recv(&mut self) -> Option<Frame> {
+        let frame = self.receiver.try_recv().ok()?;
+        Some(self.take(frame))
     }
 
     /// Writes frames to `sink` until every sender is gone, the channel
     /// fails, or `stop` is cancelled; then writes what is already queued
     /// (the last session reports of a worker that is leaving) and returns.
+    /// The frames queued by the time the writer runs go out together: one
+    /// system call for a burst rather than one per frame.
     pub(crate) async fn write_to(mut self, mut sink: ControlSink, stop: CancellationToken) {
         loop {
             let frame = tokio::select! {
@@ -129,15 +146,26 @@ impl OutboxReceiver {
                 _ = stop.cancelled() => break,
             };
             let Some(frame) = frame else { return };
-            if sink.send(frame).await.is_err() {
+            if self.write_burst(&mut sink, frame).await.is_err() {
                 return;
             }
         }
-        while let Ok(frame) = self.receiver.try_recv() {
-            if sink.send(frame).await.is_err() {
+        while let Some(frame) = self.try_recv() {
+            if self.write_burst(&mut sink, frame).await.is_err() {
                 return;
             }
         }
+    }
+
+    /// Writes `first` and up to [`FRAMES_PER_WRITE`] frames queued behind
+    /// it, then flushes.
+    async fn write_burst(&mut self, sink: &mut ControlSink, first: Frame) -> std::io::Result<()> {
+        sink.feed(first).await?;
+        for _ in 1..FRAMES_PER_WRITE {
+            let Some(frame) = self.try_recv() else { break };
+            sink.feed(frame).await?;
+        }
+        sink.flush().await
     }
 }
 
@@ -173,6 +201,27 @@ mod tests {
         assert!(!outbox.send(relay(1)));
         assert_eq!(outbox.dropped(), 1);
         assert_eq!(outbox.queued_bytes(), 2, "a refused frame holds nothing");
+    }
+
+    #[tokio::test]
+    async fn a_burst_longer_than_one_write_arrives_whole_and_in_order() {
+        use crate::control::{ControlChannel, Side};
+        let (ours, theirs) = tokio::net::UnixStream::pair().expect("a socket pair");
+        let (sink, _) = ControlChannel::new(ours, Side::Worker).split();
+        let (_, mut stream) = ControlChannel::new(theirs, Side::Master).split();
+        let (outbox, receiver) = Outbox::new();
+        let frames: Vec<Frame> = (0..FRAMES_PER_WRITE * 2 + 3)
+            .map(|i| Frame::Control(Bytes::from(format!("{{\"n\":{i}}}"))))
+            .collect();
+        for frame in &frames {
+            assert!(outbox.send(frame.clone()));
+        }
+        drop(outbox);
+        receiver.write_to(sink, CancellationToken::new()).await;
+        for frame in frames {
+            assert_eq!(stream.next().await, Some(frame));
+        }
+        assert_eq!(stream.next().await, None, "nothing more, and the end");
     }
 
     #[tokio::test]

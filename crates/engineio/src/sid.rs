@@ -49,8 +49,8 @@ pub trait SidGenerator: Send + Sync + 'static {
     fn generate(&self) -> Sid;
 }
 
-/// The default generator: 15 bytes (120 bits) from the operating system's
-/// CSPRNG, as 20 characters of URL-safe base64, like Node's `base64id`.
+/// The default generator: 15 bytes (120 bits) from a CSPRNG, as 20
+/// characters of URL-safe base64, like Node's `base64id`.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct RandomSid;
 
@@ -60,19 +60,15 @@ impl SidGenerator for RandomSid {
     }
 }
 
-/// `N` bytes from the operating system's CSPRNG, as URL-safe base64 without
-/// padding.
+/// `N` bytes from a CSPRNG, as URL-safe base64 without padding.
 ///
-/// # Panics
-/// If the operating system has no random source, which leaves no safe way to
-/// make session ids.
-#[allow(
-    clippy::expect_used,
-    reason = "without a random source no session id is safe to make"
-)]
+/// The generator is `rand`'s thread-local one: ChaCha12, seeded from the
+/// operating system's random source and reseeded from it every 64 KiB of
+/// output. Asking the kernel for every id (the `getrandom` system call) cost
+/// two system calls per session; this costs none.
 pub fn random_base64url<const N: usize>() -> String {
     let mut bytes = [0u8; N];
-    getrandom::fill(&mut bytes).expect("the operating system's random source failed");
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 

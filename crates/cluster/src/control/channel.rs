@@ -70,11 +70,17 @@ pub(crate) struct ControlSink {
 }
 
 impl ControlSink {
-    /// Sends a frame.
-    pub(crate) async fn send(&mut self, frame: Frame) -> std::io::Result<()> {
+    /// Buffers a frame, to be written by the next [`flush`](Self::flush)
+    /// (or sooner, once the buffer is large).
+    pub(crate) async fn feed(&mut self, frame: Frame) -> std::io::Result<()> {
         self.sink
-            .send(frame.encode(self.side == Side::Worker))
+            .feed(frame.encode(self.side == Side::Worker))
             .await
+    }
+
+    /// Writes every buffered frame.
+    pub(crate) async fn flush(&mut self) -> std::io::Result<()> {
+        self.sink.flush().await
     }
 }
 
