@@ -4,15 +4,15 @@
 //! both adapters: the classic one (`PUBLISH`, `PUBSUB NUMSUB`) and the
 //! sharded one (`SPUBLISH`, `PUBSUB SHARDNUMSUB`).
 
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 use fred::clients::{Client, SubscriberClient};
 use fred::interfaces::{ClientLike, ClusterInterface, EventInterface, PubsubInterface};
 use fred::types::Value as RedisValue;
 use tokio::sync::broadcast;
-use tokio::task::JoinHandle;
 
+use super::background::Tasks;
 use super::publisher::Publisher;
 
 /// Which pub/sub the link speaks.
@@ -84,7 +84,8 @@ pub(crate) struct Link<T> {
     pub(crate) subscriber: SubscriberClient,
     pub(crate) registry: Arc<Registry<T>>,
     pub(crate) runtime: tokio::runtime::Handle,
-    tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Aborted when the link is dropped.
+    _tasks: Tasks,
     /// Whether the clients were made for this link (and are closed with it).
     owns_clients: bool,
 }
@@ -115,7 +116,7 @@ impl<T: Listener> Link<T> {
             subscriber,
             registry,
             runtime: tokio::runtime::Handle::current(),
-            tasks: Mutex::new(tasks),
+            _tasks: Tasks::new(tasks),
             owns_clients,
         }
     }
@@ -123,22 +124,9 @@ impl<T: Listener> Link<T> {
 
 impl<T> Drop for Link<T> {
     fn drop(&mut self) {
-        for task in self
-            .tasks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain(..)
-        {
-            task.abort();
-        }
         if self.owns_clients {
-            // Without QUIT, fred's connection tasks would reconnect forever.
             let client = self.publisher.client().clone();
-            let subscriber = self.subscriber.clone();
-            self.runtime.spawn(async move {
-                let _ = client.quit().await;
-                let _ = subscriber.quit().await;
-            });
+            super::background::quit(&self.runtime, client, self.subscriber.clone());
         }
     }
 }

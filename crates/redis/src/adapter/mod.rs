@@ -13,6 +13,7 @@
 //! does not support it either): with this adapter no session is restored.
 
 mod acks;
+mod background;
 pub(crate) mod cluster;
 mod config;
 mod core;

@@ -50,6 +50,22 @@ impl<T: Transport> ClusterAdapter<T> {
     }
 }
 
+/// Sends a broadcast of `packet` to the other servers; with `request_id`,
+/// one that waits for acks.
+fn send_broadcast<T: Transport>(
+    core: &ClusterCore<T>,
+    packet: &Packet,
+    opts: &BroadcastOptions,
+    request_id: Option<&str>,
+) {
+    let data = packet.data.clone().unwrap_or(Value::Array(Vec::new()));
+    let flags = crate::wire::adapter_flags(&opts.flags);
+    let message = wire::broadcast(&data, request_id, opts, &flags);
+    let route = Some((opts, request_id.is_some()));
+    let kind = MessageType::Broadcast;
+    T::send(core, kind, Some(message), &packet.attachments, route);
+}
+
 /// A `BROADCAST_CLIENT_COUNT` or `BROADCAST_ACK` response (its `data`,
 /// with its `type`).
 fn read_ack_response((data, attachments): Response) -> Option<AckResponse> {
@@ -116,17 +132,7 @@ impl<T: Transport> Adapter for ClusterAdapter<T> {
     fn broadcast(&self, packet: Packet, opts: BroadcastOptions) {
         let core = &self.core;
         if !opts.flags.local {
-            let data = packet.data.clone().unwrap_or(Value::Array(Vec::new()));
-            let flags = crate::wire::adapter_flags(&opts.flags);
-            let message = wire::broadcast(&data, None, &opts, &flags);
-            let route = Some((&opts, false));
-            T::send(
-                core,
-                MessageType::Broadcast,
-                Some(message),
-                &packet.attachments,
-                route,
-            );
+            send_broadcast(core, &packet, &opts, None);
             if T::delivers_on_return(core, &packet, &opts) {
                 return;
             }
@@ -147,17 +153,7 @@ impl<T: Transport> Adapter for ClusterAdapter<T> {
         }
         let request = core.pending.register();
         opts.flags.timeout = Some(opts.flags.timeout.unwrap_or(timeout.as_millis() as u64));
-        let data = packet.data.clone().unwrap_or(Value::Array(Vec::new()));
-        let flags = crate::wire::adapter_flags(&opts.flags);
-        let message = wire::broadcast(&data, Some(&request.id), &opts, &flags);
-        let route = Some((&opts, true));
-        T::send(
-            core,
-            MessageType::Broadcast,
-            Some(message),
-            &packet.attachments,
-            route,
-        );
+        send_broadcast(core, &packet, &opts, Some(&request.id));
         let local = core.local.broadcast_with_ack(packet, &opts);
         let others = T::others(core);
         let servers = async move { Some(others.await.len() + 1) };

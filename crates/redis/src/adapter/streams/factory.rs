@@ -2,13 +2,11 @@
 //! reading connection (`XREAD BLOCK` holds it), and an adapter per
 //! namespace.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use fred::clients::Client;
-use fred::interfaces::ClientLike;
 use iocluster_socketio::adapter::{Adapter, AdapterFactory, LocalNamespace};
-use tokio::task::JoinHandle;
 
 use super::RedisStreamsAdapterConfig;
 use super::nodes::Nodes;
@@ -16,6 +14,7 @@ use super::reader::{self, Namespaces, ReaderHandle};
 use super::session::Connected;
 use super::transport::{Streams, heartbeats, refresh_sessions};
 use super::writer::Writer;
+use crate::adapter::background::Tasks;
 use crate::adapter::cluster::wire::MessageType;
 use crate::adapter::cluster::{ClusterAdapter, ClusterCore};
 use crate::error::Error;
@@ -49,27 +48,15 @@ struct Inner {
     namespaces: Arc<Namespaces>,
     malformed: Arc<AtomicU64>,
     runtime: tokio::runtime::Handle,
-    tasks: Mutex<Vec<JoinHandle<()>>>,
+    tasks: Tasks,
     owns_clients: bool,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        for task in self
-            .tasks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain(..)
-        {
-            task.abort();
-        }
         if self.owns_clients {
-            // Without QUIT, fred's connection tasks would reconnect forever.
             let (client, reader) = (self.client.clone(), self.reader_client.clone());
-            self.runtime.spawn(async move {
-                let _ = client.quit().await;
-                let _ = reader.quit().await;
-            });
+            crate::adapter::background::quit(&self.runtime, client, reader);
         }
     }
 }
@@ -129,7 +116,7 @@ impl RedisStreamsAdapterFactory {
                 namespaces,
                 malformed,
                 runtime: tokio::runtime::Handle::current(),
-                tasks: Mutex::new(vec![writing, reading]),
+                tasks: Tasks::new(vec![writing, reading]),
                 owns_clients,
             }),
         }
@@ -170,8 +157,7 @@ impl AdapterFactory for RedisStreamsAdapterFactory {
         // Node's `init`: tell the others we are here; they answer with a
         // heartbeat, and count us.
         core.send(MessageType::InitialHeartbeat, None, &[]);
-        let mut tasks = inner.tasks.lock().unwrap_or_else(|p| p.into_inner());
-        tasks.retain(|task| !task.is_finished());
+        let tasks = &inner.tasks;
         tasks.push(inner.runtime.spawn(heartbeats(
             Arc::downgrade(&core),
             inner.config.heartbeat_interval,
