@@ -19,12 +19,30 @@ use iocluster::{AdminUi, Fleet};
 use iocluster_duration::CliDuration;
 
 /// jemalloc for the master and the built-in workers: measured against
-/// glibc's malloc on the same build, 7,540 against 8,054 bytes of RSS per
-/// idle WebSocket session (10,000 held), and 7–9 % less server CPU per
-/// handshake (`bench/cpu-per-session`, every interleaved pair in its
-/// favour). mimalloc was tried too: 9,018 bytes per session.
+/// glibc's malloc on the same build, less RSS per idle WebSocket session
+/// and 7–9 % less server CPU per handshake (`bench/cpu-per-session`, every
+/// interleaved pair in its favour); see docs/DESIGN.md. mimalloc was tried
+/// too: 9,018 bytes per session.
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// jemalloc's settings, read when it starts: freed pages go back to the
+/// system within about a second (`dirty_decay_ms`), straight away rather
+/// than through `MADV_FREE` (`muzzy_decay_ms:0`, which would leave them in
+/// RSS), and a background thread purges them even when the process is
+/// otherwise idle. jemalloc's defaults keep freed pages for 10 s and purge
+/// only while allocating, so the buffers of clients let go (issue 13)
+/// would stay in an idle worker's RSS.
+#[unsafe(export_name = "_rjem_malloc_conf")]
+static MALLOC_CONF: MallocConf =
+    MallocConf(c"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0".as_ptr());
+
+/// A C string pointer jemalloc reads once, at start.
+#[repr(transparent)]
+struct MallocConf(*const std::ffi::c_char);
+
+// SAFETY: the pointer is to a 'static C string literal, never written.
+unsafe impl Sync for MallocConf {}
 
 /// Socket.IO on every core: a master that hands each connection to the
 /// worker owning its session.

@@ -126,7 +126,10 @@ impl RedisCluster {
         create.extend(cluster.ports.iter().map(|p| format!("127.0.0.1:{p}")));
         create.push("--cluster-yes".to_owned());
         let create: Vec<&str> = create.iter().map(String::as_str).collect();
-        redis_cli(cluster.ports[0], &create).await;
+        // `--cluster create` waits, polling once a second, until every node
+        // agrees on the slots: seconds when six clusters of a test binary
+        // start at once on two busy cores (10 s was seen to run out).
+        redis_cli_within(CLUSTER_CREATE, cluster.ports[0], &create).await;
         within(WAIT, "the cluster to be ok on every node", async {
             for port in &cluster.ports {
                 while !redis_cli(*port, &["cluster", "info"])
@@ -156,16 +159,24 @@ impl Drop for RedisCluster {
     }
 }
 
+/// How long `redis-cli --cluster create` may take.
+const CLUSTER_CREATE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// `redis-cli -h 127.0.0.1 -p port args…`: its output, trimmed. Fails the
 /// test if it does not exit 0 within [`WAIT`].
 pub async fn redis_cli(port: u16, args: &[&str]) -> String {
+    redis_cli_within(WAIT, port, args).await
+}
+
+/// [`redis_cli`] with a time limit of its own.
+async fn redis_cli_within(limit: std::time::Duration, port: u16, args: &[&str]) -> String {
     let mut command = Command::new("redis-cli");
     command
         .args(["-h", "127.0.0.1", "-p", &port.to_string()])
         .args(args)
         .kill_on_drop(true);
     die_with_spawning_thread(command.as_std_mut(), nix::sys::signal::Signal::SIGKILL);
-    let output = within(WAIT, &format!("redis-cli {args:?}"), command.output())
+    let output = within(limit, &format!("redis-cli {args:?}"), command.output())
         .await
         .expect("redis-cli runs (scripts/test.sh installs it)");
     assert!(
