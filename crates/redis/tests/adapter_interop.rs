@@ -12,7 +12,7 @@ use iocluster_redis::fred::interfaces::{EventInterface, PubsubInterface};
 use iocluster_socketio::Payload;
 use iocluster_testkit::{NodePeer, RedisServer, WAIT, within};
 use serde_json::{Value, json};
-use support::RustServer;
+use support::{RustServer, sorted_first_args};
 
 struct Setup {
     _redis: RedisServer,
@@ -221,8 +221,7 @@ async fn broadcast_with_acks_collects_the_replies_of_both_servers_clients() {
         .await;
     assert!(replies.complete, "{replies:?}");
     assert_eq!(replies.expected, 2);
-    let mut answers: Vec<Value> = replies.replies.iter().map(|p| p.args[0].clone()).collect();
-    answers.sort_by_key(|v| v.to_string());
+    let answers = sorted_first_args(&replies.replies);
     assert_eq!(answers, [json!("n1-ack"), json!("r1-ack")]);
 
     let answers = setup

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,9 +12,9 @@ use iocluster_socketio::Payload;
 use iocluster_socketio::adapter::LocalNamespace;
 use iocluster_socketio::parser::{Encoded, Packet, PacketType};
 use serde_json::Value;
-use tokio::sync::mpsc;
 
 use super::envelope::{self, Header};
+use super::request::Requests;
 pub(crate) use super::request::{Event, Pending};
 use crate::control::{Frame, TO_ALL, WorkerMessage};
 use crate::outbox::Outbox;
@@ -27,7 +27,7 @@ pub(crate) struct Relay {
     outbox: Outbox,
     namespaces: RwLock<HashMap<String, LocalNamespace>>,
     peers: RwLock<Vec<u32>>,
-    pending: Mutex<HashMap<u64, mpsc::UnboundedSender<Event>>>,
+    pending: Requests,
     next_request: AtomicU64,
     next_offset: AtomicU64,
     captures: Arc<Captures>,
@@ -48,17 +48,17 @@ impl Relay {
             outbox,
             namespaces: RwLock::new(HashMap::new()),
             peers: RwLock::new(Vec::new()),
-            pending: Mutex::new(HashMap::new()),
+            pending: Requests::default(),
             next_request: AtomicU64::new(1),
             next_offset: AtomicU64::new(1),
             captures: Arc::new(Captures::default()),
         })
     }
 
-    pub(super) fn lock_pending(
+    fn lock_pending(
         &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<u64, mpsc::UnboundedSender<Event>>> {
-        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    ) -> std::sync::MutexGuard<'_, HashMap<u64, tokio::sync::mpsc::UnboundedSender<Event>>> {
+        self.pending.lock()
     }
 
     /// The recorded broadcasts captured for restores under way.
@@ -95,15 +95,9 @@ impl Relay {
     }
 
     /// Opens a request.
-    pub(crate) fn register(self: &Arc<Self>) -> Pending {
+    pub(crate) fn register(&self) -> Pending {
         let request = self.next_request.fetch_add(1, Ordering::Relaxed);
-        let (sender, events) = mpsc::unbounded_channel();
-        self.lock_pending().insert(request, sender);
-        Pending {
-            relay: Arc::clone(self),
-            request,
-            events,
-        }
+        self.pending.open(request)
     }
 
     pub(crate) fn add_namespace(&self, namespace: LocalNamespace) {

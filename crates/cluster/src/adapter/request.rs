@@ -1,8 +1,8 @@
 //! A request of this worker's adapter to the other workers (or to the
 //! master), waiting for its answers.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -10,7 +10,6 @@ use iocluster_socketio::adapter::AdapterError;
 use tokio::sync::mpsc;
 
 use super::envelope::Header;
-use super::relay::Relay;
 
 /// What a waiting request is told.
 #[derive(Debug)]
@@ -30,16 +29,38 @@ pub(crate) enum Event {
     },
 }
 
+/// The requests in flight, by number: where each one's events go.
+#[derive(Debug, Default)]
+pub(crate) struct Requests(Arc<Mutex<HashMap<u64, mpsc::UnboundedSender<Event>>>>);
+
+impl Requests {
+    /// The table, locked.
+    pub(super) fn lock(&self) -> MutexGuard<'_, HashMap<u64, mpsc::UnboundedSender<Event>>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Opens request `request`.
+    pub(super) fn open(&self, request: u64) -> Pending {
+        let (sender, events) = mpsc::unbounded_channel();
+        self.lock().insert(request, sender);
+        Pending {
+            table: Requests(Arc::clone(&self.0)),
+            request,
+            events,
+        }
+    }
+}
+
 /// Removes a request's entry when its waiter is done.
 pub(crate) struct Pending {
-    pub(super) relay: Arc<Relay>,
+    table: Requests,
     pub(crate) request: u64,
     pub(crate) events: mpsc::UnboundedReceiver<Event>,
 }
 
 impl Drop for Pending {
     fn drop(&mut self) {
-        self.relay.lock_pending().remove(&self.request);
+        self.table.lock().remove(&self.request);
     }
 }
 

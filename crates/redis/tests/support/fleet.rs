@@ -11,7 +11,7 @@ use iocluster_socketio::Payload;
 use iocluster_testkit::{NodePeer, WAIT, within};
 use serde_json::{Value, json};
 
-use crate::support::RustServer;
+use crate::support::{RustServer, sorted_first_args};
 
 /// Every client, named by its server: `n` the Node server's, `a` and `b`
 /// ours.
@@ -213,8 +213,7 @@ impl Fleet {
             .server_side_emit_with_ack("ping-server", json!("from-a"), Duration::from_secs(3))
             .await
             .expect("every server replies");
-        let mut replies: Vec<Value> = replies.into_iter().map(|p| p.args[0].clone()).collect();
-        replies.sort_by_key(Value::to_string);
+        let replies = sorted_first_args(&replies);
         assert_eq!(replies, [json!("node-pong"), json!("rust-pong")]);
         let handled = |e: &Value| e["event"] == "server-event";
         let event = self.peer.event("Node's server-side handler", handled).await;
@@ -242,8 +241,7 @@ impl Fleet {
             .emit_with_ack("ask", "question")
             .await;
         assert!(replies.complete, "{replies:?}");
-        let mut answers: Vec<Value> = replies.replies.iter().map(|p| p.args[0].clone()).collect();
-        answers.sort_by_key(Value::to_string);
+        let answers = sorted_first_args(&replies.replies);
         assert_eq!(answers, [json!("a1-ack"), json!("b1-ack"), json!("n1-ack")]);
 
         let command =

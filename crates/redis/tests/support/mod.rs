@@ -16,7 +16,14 @@ use iocluster_redis::{
 };
 use iocluster_socketio::{Payload, RecoveryConfig, Server, ServerConfig};
 use iocluster_testkit::{EventLog, WAIT, within};
-use serde_json::json;
+use serde_json::{Value, json};
+
+/// The first argument of each reply, sorted (replies come in any order).
+pub fn sorted_first_args(replies: &[Payload]) -> Vec<Value> {
+    let mut firsts: Vec<Value> = replies.iter().map(|p| p.args[0].clone()).collect();
+    firsts.sort_by_key(Value::to_string);
+    firsts
+}
 
 // ---------------------------------------------------------------------------
 // An iocluster server with the Redis adapter
