@@ -17,3 +17,12 @@ proc_ticks() {
 ticks_to_seconds() {
     awk -v t="$1" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }'
 }
+
+# descendants PID: every PID below PID (children first), one per line.
+descendants() {
+    local child
+    for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+        descendants "$child"
+        echo "$child"
+    done
+}
