@@ -13,9 +13,20 @@ impl Socket {
     /// Leaves the namespace: handlers told, session kept for recovery when
     /// the reason allows, rooms left, waiting acks failed.
     pub(crate) fn on_close(self: &Arc<Self>, reason: DisconnectReason) {
-        if self.state.fetch_or(DISCONNECTED, Ordering::AcqRel) & DISCONNECTED != 0 {
-            return;
+        if self.claim_close() {
+            self.close_claimed(reason);
         }
+    }
+
+    /// Marks the socket as leaving; false when it already was. Whoever
+    /// claims it gives the reason: later closes (the transport's, say) are
+    /// no-ops.
+    pub(super) fn claim_close(&self) -> bool {
+        self.state.fetch_or(DISCONNECTED, Ordering::AcqRel) & DISCONNECTED == 0
+    }
+
+    /// Leaves the namespace, once [`Self::claim_close`] said this caller does.
+    pub(super) fn close_claimed(self: &Arc<Self>, reason: DisconnectReason) {
         self.held.lock().unwrap_or_else(|p| p.into_inner()).clear();
         // A DISCONNECT still queued (it came while the connection handlers
         // ran) is why the socket left, whatever the transport did next.

@@ -426,8 +426,16 @@ impl Socket {
             };
             // Whatever is held goes first, then DISCONNECT.
             let _ = self.open_out();
-            let _ = self.send_packet(&packet);
-            self.on_close(DisconnectReason::ServerNamespaceDisconnect);
+            // The reason is claimed before DISCONNECT is queued: the
+            // connection's thread may write it, and the client close its
+            // transport, before this thread goes on (a disconnect ordered by
+            // another worker runs on the control loop's thread), and that
+            // transport close must not become the reason the handlers see.
+            if !self.claim_close() {
+                return;
+            }
+            let _ = self.session.send_many(encode(&packet).messages());
+            self.close_claimed(DisconnectReason::ServerNamespaceDisconnect);
         }
     }
 
