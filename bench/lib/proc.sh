@@ -1,4 +1,6 @@
-# Sourced by bench scripts: CPU time of processes, read from /proc.
+# shellcheck shell=bash
+# Sourced by bench scripts: processes — their CPU time (from /proc), their
+# trees, and stopping the ones a script started.
 
 # proc_ticks PID...: the CPU ticks (user + system) the PIDs have used so
 # far; PIDs that are gone count 0.
@@ -25,4 +27,23 @@ descendants() {
         descendants "$child"
         echo "$child"
     done
+}
+
+# stop_all: stops the servers in the caller's STARTED array (top PIDs it
+# started): SIGTERM to each, then SIGKILL to whatever of their trees is left
+# after 5 s; empties STARTED. Only PIDs the script started.
+stop_all() {
+    local pid tree=() deadline
+    for pid in "${STARTED[@]}"; do
+        # shellcheck disable=SC2207 # PIDs: one word each
+        tree+=($(descendants "$pid") "$pid")
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    deadline=$((SECONDS + 5))
+    for pid in "${tree[@]}"; do
+        while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+    done
+    for pid in "${tree[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+    for pid in "${STARTED[@]}"; do wait "$pid" 2>/dev/null || true; done
+    STARTED=()
 }

@@ -55,12 +55,6 @@ impl Relay {
         })
     }
 
-    fn lock_pending(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<u64, tokio::sync::mpsc::UnboundedSender<Event>>> {
-        self.pending.lock()
-    }
-
     /// The recorded broadcasts captured for restores under way.
     pub(crate) fn captures(&self) -> &Arc<Captures> {
         &self.captures
@@ -126,7 +120,7 @@ impl Relay {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .retain(|&i| i != instance);
-        for sender in self.lock_pending().values() {
+        for sender in self.pending.lock().values() {
             let _ = sender.send(Event::Gone(instance));
         }
     }
@@ -145,7 +139,7 @@ impl Relay {
                 record,
                 packets,
             } => {
-                if let Some(sender) = self.lock_pending().get(&request) {
+                if let Some(sender) = self.pending.lock().get(&request) {
                     let _ = sender.send(Event::Restored { record, packets });
                 }
             }
@@ -155,7 +149,7 @@ impl Relay {
 
     fn on_envelope(self: &Arc<Self>, source: u32, header: Header, parts: Vec<Bytes>) {
         if let Some(request) = header.answers() {
-            if let Some(sender) = self.lock_pending().get(&request) {
+            if let Some(sender) = self.pending.lock().get(&request) {
                 let _ = sender.send(Event::Answer {
                     source,
                     header,
