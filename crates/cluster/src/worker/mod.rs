@@ -13,6 +13,7 @@
 
 mod context;
 pub(crate) mod env;
+mod exchange;
 mod health;
 pub(crate) mod link;
 mod peers;
@@ -44,7 +45,7 @@ use crate::report::CounterSource;
 use crate::tls::Acceptor;
 use env::WorkerEnv;
 use link::{MasterLink, Order};
-use peers::PeerClients;
+use peers::PeerPool;
 use proxy::{Proxy, forward_foreign_sessions, trust_client_addr};
 
 /// Grace before a draining worker closes its sessions: a poll under way
@@ -187,7 +188,12 @@ pub(crate) async fn run_worker(
         .peer_secret
         .as_deref()
         .map(|s| PeerSecret::new(s.as_bytes()));
-    let proxy = Proxy::new(Arc::clone(&link), PeerClients::new(peer_secret), cors);
+    let proxy = Proxy::new(
+        Arc::clone(&link),
+        PeerPool::new(peer_secret),
+        cors,
+        limits.write_stall,
+    );
     let router = app(&context).layer(axum::middleware::from_fn_with_state(
         proxy,
         forward_foreign_sessions,

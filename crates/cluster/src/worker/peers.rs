@@ -1,19 +1,19 @@
 //! The connections a worker keeps to other nodes' peer ports, to forward
-//! requests for their sessions: HTTP/1.1 kept alive and pooled, one pool
-//! per (node address, worker instance), so a polling session pays neither
+//! requests for their sessions: authenticated once, kept alive and pooled
+//! by (node address, worker instance), so a polling session pays neither
 //! a TCP nor an authentication handshake per request, and each pooled
-//! connection lands on the worker that owns the sessions sent over it.
+//! connection lands on the worker that owns the sessions sent over it
+//! (the owner's master routes a peer connection by its first request).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use axum::body::Body;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use parking_lot::Mutex;
 use tokio::net::TcpStream;
 
+use super::exchange::Conn;
 use crate::peer::auth::{self, PeerSecret};
 use crate::sid::InstanceId;
 
@@ -21,80 +21,94 @@ use crate::sid::InstanceId;
 /// client's request (it gets `Session ID unknown` and reconnects
 /// elsewhere).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// How long an idle pooled connection is kept.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long an idle pooled connection is kept: less than the owner keeps
+/// an idle kept-alive connection open (its head-read timeout, 30 s), so
+/// a pooled connection is not closed by the owner as it is reused.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(20);
+/// The most idle connections kept per owning worker; more are closed.
+const MAX_IDLE: usize = 1024;
 
-/// Connects to a peer's port and authenticates, for the pool.
-#[derive(Clone)]
-pub(crate) struct PeerConnector {
-    addr: SocketAddr,
-    secret: PeerSecret,
+/// Where a pooled connection goes: a worker of a node.
+pub(crate) type PeerKey = (SocketAddr, InstanceId);
+
+struct Idle {
+    conn: Conn<TcpStream>,
+    since: Instant,
 }
 
-impl tower::Service<axum::http::Uri> for PeerConnector {
-    type Response = TokioIo<TcpStream>;
-    type Error = std::io::Error;
-    type Future = std::pin::Pin<
-        Box<dyn std::future::Future<Output = std::io::Result<TokioIo<TcpStream>>> + Send>,
-    >;
+/// The pooled peer connections of one worker.
+pub(crate) struct PeerPool {
+    secret: Option<PeerSecret>,
+    idle: Mutex<Pool>,
+}
 
-    fn poll_ready(
-        &mut self,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        std::task::Poll::Ready(Ok(()))
-    }
+struct Pool {
+    by_owner: HashMap<PeerKey, Vec<Idle>>,
+    swept: Instant,
+}
 
-    fn call(&mut self, _: axum::http::Uri) -> Self::Future {
-        let (addr, secret) = (self.addr, self.secret.clone());
-        Box::pin(async move {
-            let deadline = CONNECT_TIMEOUT + auth::HANDSHAKE_TIMEOUT;
-            tokio::time::timeout(deadline, async {
-                let mut stream =
-                    tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await??;
-                stream.set_nodelay(true)?;
-                auth::connect(&mut stream, &secret).await?;
-                Ok(TokioIo::new(stream))
-            })
-            .await?
+impl PeerPool {
+    /// A pool for this worker; without a secret it has no peer links.
+    pub(crate) fn new(secret: Option<PeerSecret>) -> Arc<PeerPool> {
+        Arc::new(PeerPool {
+            secret,
+            idle: Mutex::new(Pool {
+                by_owner: HashMap::new(),
+                swept: Instant::now(),
+            }),
         })
     }
-}
 
-/// The pools of one worker.
-pub(crate) struct PeerClients {
-    secret: Option<PeerSecret>,
-    pools: Mutex<HashMap<(SocketAddr, InstanceId), Client<PeerConnector, Body>>>,
-}
+    /// Whether this node has peer links.
+    pub(crate) fn enabled(&self) -> bool {
+        self.secret.is_some()
+    }
 
-impl PeerClients {
-    pub(crate) fn new(secret: Option<PeerSecret>) -> PeerClients {
-        PeerClients {
-            secret,
-            pools: Mutex::new(HashMap::new()),
+    /// The idle connection to `key` used last, if one is fresh.
+    pub(crate) fn take(&self, key: PeerKey) -> Option<Conn<TcpStream>> {
+        let mut pool = self.idle.lock();
+        let idle = pool.by_owner.get_mut(&key)?;
+        let newest = idle.pop()?;
+        if newest.since.elapsed() < IDLE_TIMEOUT {
+            return Some(newest.conn);
+        }
+        // The newest is stale: so are the others.
+        pool.by_owner.remove(&key);
+        None
+    }
+
+    /// Puts a connection whose last answer was read whole back in the
+    /// pool; stale connections are dropped on the way.
+    pub(crate) fn put(&self, key: PeerKey, conn: Conn<TcpStream>) {
+        let now = Instant::now();
+        let mut pool = self.idle.lock();
+        if now.duration_since(pool.swept) >= IDLE_TIMEOUT {
+            pool.swept = now;
+            pool.by_owner.retain(|_, idle| {
+                idle.retain(|c| now.duration_since(c.since) < IDLE_TIMEOUT);
+                !idle.is_empty()
+            });
+        }
+        let idle = pool.by_owner.entry(key).or_default();
+        if idle.len() < MAX_IDLE {
+            idle.push(Idle { conn, since: now });
         }
     }
 
-    fn pools(
-        &self,
-    ) -> MutexGuard<'_, HashMap<(SocketAddr, InstanceId), Client<PeerConnector, Body>>> {
-        self.pools.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The client for worker `instance` of the node at `addr`; none when
-    /// this node has no peer links.
-    pub(crate) fn client(
-        &self,
-        addr: SocketAddr,
-        instance: InstanceId,
-    ) -> Option<Client<PeerConnector, Body>> {
-        let secret = self.secret.clone()?;
-        let mut pools = self.pools();
-        let client = pools.entry((addr, instance)).or_insert_with(|| {
-            Client::builder(TokioExecutor::new())
-                .pool_idle_timeout(IDLE_TIMEOUT)
-                .build(PeerConnector { addr, secret })
-        });
-        Some(client.clone())
+    /// A new authenticated connection to the peer port at `addr`.
+    pub(crate) async fn connect(&self, addr: SocketAddr) -> std::io::Result<Conn<TcpStream>> {
+        let secret = self
+            .secret
+            .as_ref()
+            .ok_or_else(|| std::io::Error::other("no peer secret"))?;
+        let deadline = CONNECT_TIMEOUT + auth::HANDSHAKE_TIMEOUT;
+        tokio::time::timeout(deadline, async {
+            let mut stream =
+                tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await??;
+            stream.set_nodelay(true)?;
+            auth::connect(&mut stream, secret).await?;
+            Ok(Conn::new(stream))
+        })
+        .await?
     }
 }

@@ -15,17 +15,22 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use hyper_util::rt::TokioIo;
 use iocluster_engineio::{Cors, EngineQuery, ErrorCode, RequestError};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
+use super::exchange::{
+    AnswerBody, AnswerHead, Conn, ExchangeError, Outgoing, Release, read_answer_head,
+};
 use super::link::MasterLink;
-use super::peers::PeerClients;
+use super::peers::PeerPool;
 use crate::sid::{InstanceId, SessionHome, home_of};
 
 /// The header in which a forwarding node tells the owner who the client
@@ -35,14 +40,27 @@ pub(crate) const CLIENT_ADDR: &str = "x-iocluster-client-addr";
 /// A worker's proxy to the other workers, of this node and of others.
 pub(crate) struct Proxy {
     link: Arc<MasterLink>,
-    peers: PeerClients,
+    peers: Arc<PeerPool>,
     /// The engine's CORS policy, for this proxy's own error answers.
     cors: Option<Cors>,
+    /// How long a forwarded request may make no progress: the engine's
+    /// ping interval plus ping timeout (a poll is answered within that).
+    deadline: Duration,
 }
 
 impl Proxy {
-    pub(crate) fn new(link: Arc<MasterLink>, peers: PeerClients, cors: Option<Cors>) -> Arc<Proxy> {
-        Arc::new(Proxy { link, peers, cors })
+    pub(crate) fn new(
+        link: Arc<MasterLink>,
+        peers: Arc<PeerPool>,
+        cors: Option<Cors>,
+        deadline: Duration,
+    ) -> Arc<Proxy> {
+        Arc::new(Proxy {
+            link,
+            peers,
+            cors,
+            deadline,
+        })
     }
 }
 
@@ -99,74 +117,124 @@ fn unknown_session(proxy: &Proxy, origin: Option<&HeaderValue>) -> Response {
         .map(Body::from)
 }
 
+fn bad_request(proxy: &Proxy, origin: Option<&HeaderValue>) -> Response {
+    RequestError::new(ErrorCode::BadRequest)
+        .to_http(proxy.cors.as_ref(), origin)
+        .map(Body::from)
+}
+
+/// Forwards a request to another worker of this node, over a stream the
+/// master makes between the two.
 async fn forward(proxy: &Proxy, owner: InstanceId, mut request: Request) -> Response {
     let origin = request.headers().get(header::ORIGIN).cloned();
-    let unknown_session = || unknown_session(proxy, origin.as_ref());
     let remote = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
-    let Some(stream) = proxy.link.connect(owner, remote).await else {
-        return unknown_session();
-    };
-    let Ok((mut sender, connection)) =
-        hyper::client::conn::http1::handshake::<_, Body>(TokioIo::new(stream)).await
-    else {
-        return unknown_session();
-    };
-    tokio::spawn(async move {
-        if let Err(error) = connection.with_upgrades().await {
-            tracing::debug!(%error, "proxied connection ended with an error");
-        }
-    });
     let client_upgrade = upgrade_of(&mut request);
-    let response = match sender.send_request(request).await {
-        Ok(response) => response,
+    let method = request.method().clone();
+    let (parts, body) = request.into_parts();
+    let upgrade = client_upgrade.is_some();
+    let mut outgoing = match Outgoing::prepare(&parts, body, upgrade, None, proxy.deadline).await {
+        Ok(outgoing) => outgoing,
+        Err(error) => {
+            tracing::debug!(%error, "request to forward not read");
+            return bad_request(proxy, origin.as_ref());
+        }
+    };
+    let Some(stream) = proxy.link.connect(owner, remote).await else {
+        return unknown_session(proxy, origin.as_ref());
+    };
+    let mut conn = Conn::new(stream);
+    match exchange(&mut conn, &mut outgoing, &method, proxy.deadline).await {
+        Ok(head) => respond(head, conn, Box::new(drop), client_upgrade, proxy.deadline),
         Err(error) => {
             tracing::debug!(%error, "proxied request failed");
-            return unknown_session();
+            unknown_session(proxy, origin.as_ref())
         }
-    };
-    relay(client_upgrade, response)
+    }
 }
 
 /// Forwards a request to the node that owns its session, over a pooled
 /// peer connection to the owning worker.
 async fn forward_to_node(proxy: &Proxy, home: SessionHome, mut request: Request) -> Response {
     let origin = request.headers().get(header::ORIGIN).cloned();
-    let unknown_session = || unknown_session(proxy, origin.as_ref());
+    if !proxy.peers.enabled() {
+        return unknown_session(proxy, origin.as_ref());
+    }
     let Some(addr) = proxy.link.peer_address(home.node).await else {
-        return unknown_session();
-    };
-    let Some(client) = proxy.peers.client(addr, home.instance) else {
-        return unknown_session();
+        return unknown_session(proxy, origin.as_ref());
     };
     let remote = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0);
-    match remote.and_then(|r| HeaderValue::from_str(&r.to_string()).ok()) {
-        Some(remote) => request.headers_mut().insert(CLIENT_ADDR, remote),
-        None => request.headers_mut().remove(CLIENT_ADDR),
-    };
-    let target = request
-        .uri()
-        .path_and_query()
-        .map_or("/", |pq| pq.as_str())
-        .to_owned();
-    match format!("http://{addr}{target}").parse() {
-        Ok(uri) => *request.uri_mut() = uri,
-        Err(_) => return unknown_session(),
-    }
+        .map(|c| c.0.to_string());
     let client_upgrade = upgrade_of(&mut request);
-    let response = match client.request(request).await {
-        Ok(response) => response,
+    let method = request.method().clone();
+    let (mut parts, body) = request.into_parts();
+    // Only this node says who the client is.
+    parts.headers.remove(CLIENT_ADDR);
+    let upgrade = client_upgrade.is_some();
+    let client = remote.as_deref().map(|remote| (CLIENT_ADDR, remote));
+    let mut outgoing = match Outgoing::prepare(&parts, body, upgrade, client, proxy.deadline).await
+    {
+        Ok(outgoing) => outgoing,
         Err(error) => {
-            tracing::debug!(node = %home.node, %error, "request to a peer failed");
-            return unknown_session();
+            tracing::debug!(%error, "request to forward not read");
+            return bad_request(proxy, origin.as_ref());
         }
     };
-    relay(client_upgrade, response.map(Body::new))
+    let key = (addr, home.instance);
+    let mut pooled = proxy.peers.take(key);
+    loop {
+        let reused = pooled.is_some();
+        let mut conn = match pooled.take() {
+            Some(conn) => conn,
+            None => match proxy.peers.connect(addr).await {
+                Ok(conn) => conn,
+                Err(error) => {
+                    tracing::debug!(node = %home.node, %error, "cannot connect to a peer");
+                    return unknown_session(proxy, origin.as_ref());
+                }
+            },
+        };
+        match exchange(&mut conn, &mut outgoing, &method, proxy.deadline).await {
+            Ok(head) => {
+                let peers = Arc::clone(&proxy.peers);
+                let release = Box::new(move |conn| peers.put(key, conn));
+                return respond(head, conn, release, client_upgrade, proxy.deadline);
+            }
+            // The owner had closed the pooled connection while it was
+            // idle (a worker draining, say): once more on a new one.
+            Err(ExchangeError::Closed) if reused && outgoing.replayable() => {}
+            Err(error) => {
+                tracing::debug!(node = %home.node, %error, "request to a peer failed");
+                return unknown_session(proxy, origin.as_ref());
+            }
+        }
+    }
+}
+
+/// Sends the request on `conn` and reads the head of its answer.
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    conn: &mut Conn<S>,
+    outgoing: &mut Outgoing,
+    method: &Method,
+    deadline: Duration,
+) -> Result<AnswerHead, ExchangeError> {
+    match outgoing.write_to(&mut conn.stream, deadline).await {
+        Ok(()) => {}
+        Err(ExchangeError::Io(error))
+            if matches!(
+                error.kind(),
+                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+            ) =>
+        {
+            return Err(ExchangeError::Closed);
+        }
+        Err(error) => return Err(error),
+    }
+    read_answer_head(conn, method, deadline).await
 }
 
 /// The client's side of a WebSocket upgrade the request asks for.
@@ -177,27 +245,56 @@ fn upgrade_of(request: &mut Request) -> Option<hyper::upgrade::OnUpgrade> {
         .then(|| hyper::upgrade::on(request))
 }
 
-/// The owner's answer, for the client; an upgrade is spliced both ways.
-fn relay<B>(
+/// The owner's answer, for the client: its body read from `conn` as the
+/// client takes it (then `conn` goes to `release`), or, for an upgrade,
+/// the two connections spliced both ways.
+fn respond<S>(
+    head: AnswerHead,
+    conn: Conn<S>,
+    release: Release<S>,
     client_upgrade: Option<hyper::upgrade::OnUpgrade>,
-    mut response: axum::http::Response<B>,
+    deadline: Duration,
 ) -> Response
 where
-    B: hyper::body::Body<Data = bytes::Bytes> + Send + 'static,
-    B::Error: Into<axum::BoxError>,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    if let (Some(client_upgrade), axum::http::StatusCode::SWITCHING_PROTOCOLS) =
-        (client_upgrade, response.status())
-    {
-        let owner_upgrade = hyper::upgrade::on(&mut response);
-        tokio::spawn(async move {
-            let (Ok(client), Ok(owner)) = (client_upgrade.await, owner_upgrade.await) else {
-                return;
-            };
-            let _ =
-                tokio::io::copy_bidirectional(&mut TokioIo::new(client), &mut TokioIo::new(owner))
-                    .await;
-        });
+    let AnswerHead {
+        status,
+        mut headers,
+        framing,
+    } = head;
+    if status == StatusCode::SWITCHING_PROTOCOLS {
+        let Some(client_upgrade) = client_upgrade else {
+            return StatusCode::BAD_GATEWAY.into_response();
+        };
+        tokio::spawn(splice(client_upgrade, conn));
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = status;
+        *response.headers_mut() = headers;
+        return response;
     }
-    response.map(Body::new)
+    headers.remove(header::CONNECTION);
+    headers.remove("keep-alive");
+    let body = AnswerBody::new(conn, framing, deadline, release).into_body();
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
+}
+
+/// An upgraded connection relayed both ways: what the owner sent after
+/// its answer's head first.
+async fn splice<S>(client_upgrade: hyper::upgrade::OnUpgrade, mut owner: Conn<S>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let Ok(client) = client_upgrade.await else {
+        return;
+    };
+    let mut client = TokioIo::new(client);
+    if !owner.buf.is_empty() && client.write_all(&owner.buf).await.is_err() {
+        return;
+    }
+    owner.buf = bytes::BytesMut::new();
+    let _ = tokio::io::copy_bidirectional(&mut client, &mut owner.stream).await;
 }
