@@ -14,7 +14,7 @@
 mod context;
 pub(crate) mod env;
 mod exchange;
-mod health;
+mod front;
 pub(crate) mod link;
 mod peers;
 mod proxy;
@@ -44,9 +44,10 @@ use crate::peer::auth::PeerSecret;
 use crate::report::CounterSource;
 use crate::tls::Acceptor;
 use env::WorkerEnv;
+use front::Front;
 use link::{MasterLink, Order};
 use peers::PeerPool;
-use proxy::{Proxy, forward_foreign_sessions, trust_client_addr};
+use proxy::Proxy;
 
 /// Grace before a draining worker closes its sessions: a poll under way
 /// still gets its answer, a handshake that raced the master's draining
@@ -194,25 +195,18 @@ pub(crate) async fn run_worker(
         cors,
         limits.write_stall,
     );
-    let router = app(&context).layer(axum::middleware::from_fn_with_state(
-        proxy,
-        forward_foreign_sessions,
-    ));
-    // Connections from other nodes: the client is who they say.
     let tls = match env.tls.clone() {
         Some(files) => Some(Arc::new(
             Acceptor::new(files).map_err(ClusterError::Environment)?,
         )),
         None => None,
     };
-    // On the TLS port the master reads nothing, so `/health` is answered
-    // here.
-    let router = router.layer(axum::middleware::from_fn(health::answer_health));
+    // The app as clients reach it, and as other nodes do (who say who the
+    // client is).
+    let app = app(&context);
     let routers = serve::Routers {
-        peer: router
-            .clone()
-            .layer(axum::middleware::from_fn(trust_client_addr)),
-        public: router,
+        peer: app.clone().layer(Front::peer(Arc::clone(&proxy))),
+        public: app.layer(Front::public(proxy)),
         tls,
     };
     link.report_ready();

@@ -18,9 +18,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hyper_util::rt::TokioIo;
 use iocluster_engineio::{Cors, EngineQuery, ErrorCode, RequestError};
@@ -62,6 +61,39 @@ impl Proxy {
             deadline,
         })
     }
+
+    /// Where the session `request` names lives, when it is not here.
+    pub(crate) fn foreign_home(&self, request: &Request) -> Option<SessionHome> {
+        let home = EngineQuery::parse(request.uri().query().unwrap_or(""))
+            .sid
+            .and_then(home_of)?;
+        (home.node != self.link.node() || home.instance != self.link.instance()).then_some(home)
+    }
+
+    /// Forwards a request for a session that lives at `home`, on another
+    /// node or another worker of this one.
+    pub(crate) async fn forward(&self, home: SessionHome, request: Request) -> Response {
+        if home.node != self.link.node() {
+            REQUESTS_TO_NODE.fetch_add(1, Ordering::Relaxed);
+            forward_to_node(self, home, request).await
+        } else {
+            REQUESTS_TO_WORKER.fetch_add(1, Ordering::Relaxed);
+            forward(self, home.instance, request).await
+        }
+    }
+}
+
+/// Takes the client's address from a request that came over an
+/// authenticated peer connection: the client is who the forwarding node
+/// says.
+pub(crate) fn trust_client_addr(request: &mut Request) {
+    let client = request
+        .headers_mut()
+        .remove(CLIENT_ADDR)
+        .and_then(|value| value.to_str().ok()?.parse::<SocketAddr>().ok());
+    if let Some(client) = client {
+        request.extensions_mut().insert(ConnectInfo(client));
+    }
 }
 
 /// Requests this worker's public router saw, by who served them: itself,
@@ -71,44 +103,6 @@ pub(crate) static REQUESTS_SERVED: AtomicU64 = AtomicU64::new(0);
 pub(crate) static REQUESTS_TO_WORKER: AtomicU64 = AtomicU64::new(0);
 /// See [`REQUESTS_SERVED`].
 pub(crate) static REQUESTS_TO_NODE: AtomicU64 = AtomicU64::new(0);
-
-/// Middleware: requests for another worker's session go to that worker.
-pub(crate) async fn forward_foreign_sessions(
-    State(proxy): State<Arc<Proxy>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let home = EngineQuery::parse(request.uri().query().unwrap_or(""))
-        .sid
-        .and_then(home_of);
-    match home {
-        Some(home) if home.node != proxy.link.node() => {
-            REQUESTS_TO_NODE.fetch_add(1, Ordering::Relaxed);
-            forward_to_node(&proxy, home, request).await
-        }
-        Some(home) if home.instance != proxy.link.instance() => {
-            REQUESTS_TO_WORKER.fetch_add(1, Ordering::Relaxed);
-            forward(&proxy, home.instance, request).await
-        }
-        _ => {
-            REQUESTS_SERVED.fetch_add(1, Ordering::Relaxed);
-            next.run(request).await
-        }
-    }
-}
-
-/// Middleware of authenticated peer connections: the client is who the
-/// forwarding node says.
-pub(crate) async fn trust_client_addr(mut request: Request, next: Next) -> Response {
-    let client = request
-        .headers_mut()
-        .remove(CLIENT_ADDR)
-        .and_then(|value| value.to_str().ok()?.parse::<SocketAddr>().ok());
-    if let Some(client) = client {
-        request.extensions_mut().insert(ConnectInfo(client));
-    }
-    next.run(request).await
-}
 
 /// `400 Session ID unknown`, as the engine answers it.
 fn unknown_session(proxy: &Proxy, origin: Option<&HeaderValue>) -> Response {
