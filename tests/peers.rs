@@ -1,7 +1,8 @@
 //! Nodes that forward each other's sessions, found through a static
 //! `--peers` list (no Redis): a session of one node is served through
-//! another's master; a session id naming no known node is refused at once;
-//! the peer port refuses whoever does not know the secret.
+//! another's master (request after request on one kept-alive connection,
+//! a chunked body included); a session id naming no known node is refused
+//! at once; the peer port refuses whoever does not know the secret.
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)] // test code: a panic is a failed assertion
 
 mod support;
@@ -130,4 +131,64 @@ async fn the_peer_port_refuses_who_does_not_know_the_secret() {
         metrics.text()
     );
     drop(b);
+}
+
+#[tokio::test]
+async fn a_kept_alive_connection_carries_forwarded_requests_one_after_another() {
+    let _turn = one_cluster_at_a_time().await;
+    let ([a, b], _) = two_nodes().await;
+    let session = PollingSession::open(b.addr).await.unwrap();
+    let target = format!("/socket.io/?EIO=4&transport=polling&sid={}", session.sid);
+    let mut connection = iocluster_testkit::HttpConnection::open(a.addr)
+        .await
+        .unwrap();
+
+    // A chunked body, in two chunks, for a session of the other node.
+    connection
+        .write(
+            format!(
+                "POST {target} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\
+                 1\r\n4\r\n1\r\n0\r\n0\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await;
+    let posted = connection.read_response().await;
+    assert_eq!(posted.status, 200, "{}", posted.text());
+    assert_eq!(posted.text(), "ok");
+
+    // On the same connection, answers of the owner read by length: the
+    // CONNECT's, then an ack's.
+    assert!(
+        poll_on(&mut connection, &target, |p| connect_packet_sid(p)
+            .is_some())
+        .await,
+        "the CONNECT sent in chunks was answered"
+    );
+    let echoed = connection
+        .request("POST", &target, b"427[\"echo\",\"x\"]")
+        .await
+        .unwrap();
+    assert_eq!(echoed.text(), "ok");
+    assert!(
+        poll_on(&mut connection, &target, |p| p == "437[\"x\"]").await,
+        "the ack came back"
+    );
+    drop(b);
+}
+
+/// Polls on `connection` until a packet is `wanted` (five polls at most).
+async fn poll_on(
+    connection: &mut iocluster_testkit::HttpConnection,
+    target: &str,
+    wanted: impl Fn(&str) -> bool,
+) -> bool {
+    for _ in 0..5 {
+        let polled = connection.request("GET", target, b"").await.unwrap();
+        assert_eq!(polled.status, 200, "{}", polled.text());
+        if polled.text().split('\x1e').any(&wanted) {
+            return true;
+        }
+    }
+    false
 }
