@@ -78,8 +78,13 @@ impl PeerPool {
     }
 
     /// Puts a connection whose last answer was read whole back in the
-    /// pool; stale connections are dropped on the way.
+    /// pool; stale connections are dropped on the way, and so is one that
+    /// holds bytes nobody asked for (they would be read as the next
+    /// request's answer).
     pub(crate) fn put(&self, key: PeerKey, conn: Conn<TcpStream>) {
+        if !conn.buf.is_empty() {
+            return;
+        }
         let now = Instant::now();
         let mut pool = self.idle.lock();
         if now.duration_since(pool.swept) >= IDLE_TIMEOUT {
@@ -110,5 +115,42 @@ impl PeerPool {
             Ok(Conn::new(stream))
         })
         .await?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn connection(listener: &tokio::net::TcpListener) -> Conn<TcpStream> {
+        let addr = listener.local_addr().unwrap();
+        let (stream, _) = tokio::join!(TcpStream::connect(addr), listener.accept());
+        Conn::new(stream.unwrap())
+    }
+
+    #[tokio::test]
+    async fn the_pool_gives_back_the_last_clean_connection_per_owner() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let pool = PeerPool::new(None);
+        let (one, two) = ((addr, InstanceId(1)), (addr, InstanceId(2)));
+        assert!(pool.take(one).is_none());
+
+        let first = connection(&listener).await;
+        let second = connection(&listener).await;
+        let second_port = second.stream.local_addr().unwrap().port();
+        pool.put(one, first);
+        pool.put(one, second);
+        let taken = pool.take(one).unwrap();
+        assert_eq!(taken.stream.local_addr().unwrap().port(), second_port);
+        assert!(pool.take(two).is_none(), "pooled per owning worker");
+
+        // Unasked-for bytes would be read as the next answer.
+        let mut dirty = connection(&listener).await;
+        dirty.buf.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
+        pool.put(two, dirty);
+        assert!(pool.take(two).is_none());
+        assert!(pool.take(one).is_some(), "the first one is still there");
+        assert!(pool.take(one).is_none());
     }
 }
