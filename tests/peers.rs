@@ -192,3 +192,23 @@ async fn poll_on(
     }
     false
 }
+
+#[tokio::test]
+async fn a_body_over_the_owners_limit_gets_the_owners_answer_through_the_other_node() {
+    let _turn = one_cluster_at_a_time().await;
+    let ([a, b], _) = two_nodes().await;
+    let session = PollingSession::open(b.addr).await.unwrap();
+    let target = format!("/socket.io/?EIO=4&transport=polling&sid={}", session.sid);
+    let body = vec![b'4'; 2_000_000];
+    let direct = http(b.addr, "POST", &target, &body).await.unwrap();
+    let session = PollingSession::open(b.addr).await.unwrap();
+    let target = format!("/socket.io/?EIO=4&transport=polling&sid={}", session.sid);
+    let forwarded = http(a.addr, "POST", &target, &body).await.unwrap();
+    assert_eq!(
+        (forwarded.status, forwarded.text()),
+        (direct.status, direct.text())
+    );
+    // The node that forwarded it still forwards.
+    let session = PollingSession::open(b.addr).await.unwrap().via(a.addr);
+    session.post(&["40"]).await.unwrap();
+}

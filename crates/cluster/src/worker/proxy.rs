@@ -36,6 +36,10 @@ use crate::sid::{InstanceId, SessionHome, home_of};
 /// is; trusted on authenticated peer connections only.
 pub(crate) const CLIENT_ADDR: &str = "x-iocluster-client-addr";
 
+/// How long an answer is awaited after the owner stopped reading the
+/// request (it answers before it closes, or not at all).
+const ANSWER_AFTER_WRITE_ERROR: Duration = Duration::from_secs(1);
+
 /// A worker's proxy to the other workers, of this node and of others.
 pub(crate) struct Proxy {
     link: Arc<MasterLink>,
@@ -141,7 +145,7 @@ async fn forward(proxy: &Proxy, owner: InstanceId, mut request: Request) -> Resp
     };
     let mut conn = Conn::new(stream);
     match exchange(&mut conn, &mut outgoing, &method, proxy.deadline).await {
-        Ok(head) => respond(head, conn, Box::new(drop), client_upgrade, proxy.deadline),
+        Ok((head, _)) => respond(head, conn, Box::new(drop), client_upgrade, proxy.deadline),
         Err(error) => {
             tracing::debug!(%error, "proxied request failed");
             unknown_session(proxy, origin.as_ref())
@@ -193,9 +197,13 @@ async fn forward_to_node(proxy: &Proxy, home: SessionHome, mut request: Request)
             },
         };
         match exchange(&mut conn, &mut outgoing, &method, proxy.deadline).await {
-            Ok(head) => {
+            Ok((head, reusable)) => {
                 let peers = Arc::clone(&proxy.peers);
-                let release = Box::new(move |conn| peers.put(key, conn));
+                let release: Release<_> = if reusable {
+                    Box::new(move |conn| peers.put(key, conn))
+                } else {
+                    Box::new(drop)
+                };
                 return respond(head, conn, release, client_upgrade, proxy.deadline);
             }
             // The owner had closed the pooled connection while it was
@@ -209,26 +217,37 @@ async fn forward_to_node(proxy: &Proxy, home: SessionHome, mut request: Request)
     }
 }
 
-/// Sends the request on `conn` and reads the head of its answer.
+/// Sends the request on `conn` and reads the head of its answer; whether
+/// `conn` can carry another request after this one.
 async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     conn: &mut Conn<S>,
     outgoing: &mut Outgoing,
     method: &Method,
     deadline: Duration,
-) -> Result<AnswerHead, ExchangeError> {
-    match outgoing.write_to(&mut conn.stream, deadline).await {
-        Ok(()) => {}
-        Err(ExchangeError::Io(error))
+) -> Result<(AnswerHead, bool), ExchangeError> {
+    let written = match outgoing.write_to(&mut conn.stream, deadline).await {
+        Ok(()) => None,
+        Err(ExchangeError::Io(error)) => Some(error),
+        Err(error) => return Err(error),
+    };
+    let Some(error) = written else {
+        return Ok((read_answer_head(conn, method, deadline).await?, true));
+    };
+    // The owner stopped reading: it may have answered first (a body over
+    // its limit gets 413), and that answer is the client's. Or it had
+    // closed the (pooled) connection before the request.
+    match read_answer_head(conn, method, ANSWER_AFTER_WRITE_ERROR).await {
+        Ok(head) => Ok((head, false)),
+        Err(_)
             if matches!(
                 error.kind(),
                 std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
             ) =>
         {
-            return Err(ExchangeError::Closed);
+            Err(ExchangeError::Closed)
         }
-        Err(error) => return Err(error),
+        Err(_) => Err(ExchangeError::Io(error)),
     }
-    read_answer_head(conn, method, deadline).await
 }
 
 /// The client's side of a WebSocket upgrade the request asks for.
