@@ -137,8 +137,7 @@ async fn the_peer_port_refuses_who_does_not_know_the_secret() {
 async fn a_kept_alive_connection_carries_forwarded_requests_one_after_another() {
     let _turn = one_cluster_at_a_time().await;
     let ([a, b], _) = two_nodes().await;
-    let session = PollingSession::open(b.addr).await.unwrap();
-    let target = format!("/socket.io/?EIO=4&transport=polling&sid={}", session.sid);
+    let target = polling_target(&b).await;
     let mut connection = iocluster_testkit::HttpConnection::open(a.addr)
         .await
         .unwrap();
@@ -197,13 +196,13 @@ async fn poll_on(
 async fn a_body_over_the_owners_limit_gets_the_owners_answer_through_the_other_node() {
     let _turn = one_cluster_at_a_time().await;
     let ([a, b], _) = two_nodes().await;
-    let session = PollingSession::open(b.addr).await.unwrap();
-    let target = format!("/socket.io/?EIO=4&transport=polling&sid={}", session.sid);
     let body = vec![b'4'; 2_000_000];
-    let direct = http(b.addr, "POST", &target, &body).await.unwrap();
-    let session = PollingSession::open(b.addr).await.unwrap();
-    let target = format!("/socket.io/?EIO=4&transport=polling&sid={}", session.sid);
-    let forwarded = http(a.addr, "POST", &target, &body).await.unwrap();
+    let direct = http(b.addr, "POST", &polling_target(&b).await, &body)
+        .await
+        .unwrap();
+    let forwarded = http(a.addr, "POST", &polling_target(&b).await, &body)
+        .await
+        .unwrap();
     assert_eq!(
         (forwarded.status, forwarded.text()),
         (direct.status, direct.text())
@@ -211,4 +210,10 @@ async fn a_body_over_the_owners_limit_gets_the_owners_answer_through_the_other_n
     // The node that forwarded it still forwards.
     let session = PollingSession::open(b.addr).await.unwrap().via(a.addr);
     session.post(&["40"]).await.unwrap();
+}
+
+/// The polling URL of a new session of `node`.
+async fn polling_target(node: &Master) -> String {
+    let session = PollingSession::open(node.addr).await.unwrap();
+    format!("/socket.io/?EIO=4&transport=polling&sid={}", session.sid)
 }
