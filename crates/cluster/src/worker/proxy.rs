@@ -121,31 +121,78 @@ fn bad_request(proxy: &Proxy, origin: Option<&HeaderValue>) -> Response {
         .map(Body::from)
 }
 
+/// A request taken apart for forwarding: what goes out, and what its
+/// answer needs.
+struct Forwarding {
+    outgoing: Outgoing,
+    method: Method,
+    client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+    /// The client's address.
+    remote: Option<SocketAddr>,
+}
+
+impl Forwarding {
+    /// Takes `request` apart; for another node (`tell_client`), with the
+    /// client's address in [`CLIENT_ADDR`] (only this node says who the
+    /// client is: a client's own is dropped). A body that cannot be read
+    /// gets `400`.
+    async fn prepare(
+        proxy: &Proxy,
+        mut request: Request,
+        tell_client: bool,
+    ) -> Result<Forwarding, Response> {
+        let origin = request.headers().get(header::ORIGIN).cloned();
+        let remote = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
+        let client_upgrade = upgrade_of(&mut request);
+        let method = request.method().clone();
+        let (mut parts, body) = request.into_parts();
+        let client = if tell_client {
+            parts.headers.remove(CLIENT_ADDR);
+            remote.map(|remote| remote.to_string())
+        } else {
+            None
+        };
+        let client = client.as_deref().map(|remote| (CLIENT_ADDR, remote));
+        let upgrade = client_upgrade.is_some();
+        match Outgoing::prepare(&parts, body, upgrade, client, proxy.deadline).await {
+            Ok(outgoing) => Ok(Forwarding {
+                outgoing,
+                method,
+                client_upgrade,
+                remote,
+            }),
+            Err(error) => {
+                tracing::debug!(%error, "request to forward not read");
+                Err(bad_request(proxy, origin.as_ref()))
+            }
+        }
+    }
+}
+
 /// Forwards a request to another worker of this node, over a stream the
 /// master makes between the two.
-async fn forward(proxy: &Proxy, owner: InstanceId, mut request: Request) -> Response {
+async fn forward(proxy: &Proxy, owner: InstanceId, request: Request) -> Response {
     let origin = request.headers().get(header::ORIGIN).cloned();
-    let remote = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0);
-    let client_upgrade = upgrade_of(&mut request);
-    let method = request.method().clone();
-    let (parts, body) = request.into_parts();
-    let upgrade = client_upgrade.is_some();
-    let mut outgoing = match Outgoing::prepare(&parts, body, upgrade, None, proxy.deadline).await {
-        Ok(outgoing) => outgoing,
-        Err(error) => {
-            tracing::debug!(%error, "request to forward not read");
-            return bad_request(proxy, origin.as_ref());
-        }
+    let mut forwarding = match Forwarding::prepare(proxy, request, false).await {
+        Ok(forwarding) => forwarding,
+        Err(refused) => return refused,
     };
-    let Some(stream) = proxy.link.connect(owner, remote).await else {
+    let Some(stream) = proxy.link.connect(owner, forwarding.remote).await else {
         return unknown_session(proxy, origin.as_ref());
     };
     let mut conn = Conn::new(stream);
-    match exchange(&mut conn, &mut outgoing, &method, proxy.deadline).await {
-        Ok((head, _)) => respond(head, conn, Box::new(drop), client_upgrade, proxy.deadline),
+    let (outgoing, method) = (&mut forwarding.outgoing, &forwarding.method);
+    match exchange(&mut conn, outgoing, method, proxy.deadline).await {
+        Ok((head, _)) => respond(
+            head,
+            conn,
+            Box::new(drop),
+            forwarding.client_upgrade,
+            proxy.deadline,
+        ),
         Err(error) => {
             tracing::debug!(%error, "proxied request failed");
             unknown_session(proxy, origin.as_ref())
@@ -155,7 +202,7 @@ async fn forward(proxy: &Proxy, owner: InstanceId, mut request: Request) -> Resp
 
 /// Forwards a request to the node that owns its session, over a pooled
 /// peer connection to the owning worker.
-async fn forward_to_node(proxy: &Proxy, home: SessionHome, mut request: Request) -> Response {
+async fn forward_to_node(proxy: &Proxy, home: SessionHome, request: Request) -> Response {
     let origin = request.headers().get(header::ORIGIN).cloned();
     if !proxy.peers.enabled() {
         return unknown_session(proxy, origin.as_ref());
@@ -163,24 +210,14 @@ async fn forward_to_node(proxy: &Proxy, home: SessionHome, mut request: Request)
     let Some(addr) = proxy.link.peer_address(home.node).await else {
         return unknown_session(proxy, origin.as_ref());
     };
-    let remote = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.to_string());
-    let client_upgrade = upgrade_of(&mut request);
-    let method = request.method().clone();
-    let (mut parts, body) = request.into_parts();
-    // Only this node says who the client is.
-    parts.headers.remove(CLIENT_ADDR);
-    let upgrade = client_upgrade.is_some();
-    let client = remote.as_deref().map(|remote| (CLIENT_ADDR, remote));
-    let mut outgoing = match Outgoing::prepare(&parts, body, upgrade, client, proxy.deadline).await
-    {
-        Ok(outgoing) => outgoing,
-        Err(error) => {
-            tracing::debug!(%error, "request to forward not read");
-            return bad_request(proxy, origin.as_ref());
-        }
+    let Forwarding {
+        mut outgoing,
+        method,
+        client_upgrade,
+        ..
+    } = match Forwarding::prepare(proxy, request, true).await {
+        Ok(forwarding) => forwarding,
+        Err(refused) => return refused,
     };
     let key = (addr, home.instance);
     let mut pooled = proxy.peers.take(key);
