@@ -1,7 +1,8 @@
 //! Nodes that forward each other's sessions, found through a static
 //! `--peers` list (no Redis): a session of one node is served through
 //! another's master (request after request on one kept-alive connection,
-//! a chunked body included); a session id naming no known node is refused
+//! a chunked body included; many sessions' requests at once over one link
+//! per owning worker); a session id naming no known node is refused
 //! at once; the peer port refuses whoever does not know the secret.
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)] // test code: a panic is a failed assertion
 
@@ -210,6 +211,47 @@ async fn a_body_over_the_owners_limit_gets_the_owners_answer_through_the_other_n
     // The node that forwarded it still forwards.
     let session = PollingSession::open(b.addr).await.unwrap().via(a.addr);
     session.post(&["40"]).await.unwrap();
+}
+
+#[tokio::test]
+async fn sessions_forwarded_at_once_share_one_link_per_owning_worker() {
+    let _turn = one_cluster_at_a_time().await;
+    let ([a, b], _) = two_nodes().await;
+    // Twenty sessions of B, all driven through A at the same time: before
+    // links, each request in flight held a peer connection of its own.
+    let sessions = (0..20).map(|n| async move {
+        let session = PollingSession::open(b.addr).await.unwrap().via(a.addr);
+        session.post(&["40"]).await.unwrap();
+        session
+            .get_until(|p| connect_packet_sid(p).is_some())
+            .await
+            .unwrap();
+        for ack in 0..3 {
+            session
+                .post(&[&format!("42{ack}[\"echo\",{n}]")])
+                .await
+                .unwrap();
+            let expected = format!("43{ack}[{n}]");
+            session.get_until(|p| p == expected).await.unwrap();
+        }
+    });
+    futures_util::future::join_all(sessions).await;
+
+    let metrics = http(b.admin, "GET", "/metrics", b"").await.unwrap();
+    let accepted = metrics
+        .text()
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("iocluster_peer_connections_total{result=\"accepted\"} ")
+        })
+        .and_then(|n| n.trim().parse::<u64>().ok())
+        .expect("the accepted peer connections are counted");
+    // At most one link from each of A's two workers to each of B's two
+    // (never one per request in flight: twenty long polls at least).
+    assert!(
+        (1..=4).contains(&accepted),
+        "{accepted} peer connections for 20 sessions between 2 and 2 workers"
+    );
 }
 
 /// The polling URL of a new session of `node`.

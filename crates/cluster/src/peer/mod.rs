@@ -4,9 +4,11 @@
 //!
 //! - [`PeerDirectory`]: where a node is reachable (a static list, or a
 //!   registry the layer above provides: Redis with `--redis`);
-//! - [`auth`]: the mutual HMAC challenge every peer connection starts with.
+//! - [`auth`]: the mutual HMAC challenge every peer connection starts with;
+//! - [`frame`]: the frames of a link that carries many forwarded requests.
 
 pub(crate) mod auth;
+pub(crate) mod frame;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

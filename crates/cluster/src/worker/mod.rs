@@ -16,6 +16,7 @@ pub(crate) mod env;
 mod exchange;
 mod front;
 pub(crate) mod link;
+mod mux;
 mod peers;
 mod proxy;
 mod report;

@@ -26,10 +26,12 @@ use iocluster_engineio::{Cors, EngineQuery, ErrorCode, RequestError};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use super::exchange::{
-    AnswerBody, AnswerHead, Conn, ExchangeError, Outgoing, Release, read_answer_head,
+    AnswerBody, AnswerHead, Conn, ExchangeError, HOP_BY_HOP, Outgoing, Release, read_answer_head,
 };
 use super::link::MasterLink;
-use super::peers::PeerPool;
+use super::mux::client::{LinkRequest, Links};
+use super::peers::{PeerKey, PeerPool};
+use crate::peer::frame::REQUEST_BODY_MAX;
 use crate::sid::{InstanceId, SessionHome, home_of};
 
 /// The header in which a forwarding node tells the owner who the client
@@ -44,6 +46,9 @@ const ANSWER_AFTER_WRITE_ERROR: Duration = Duration::from_secs(1);
 pub(crate) struct Proxy {
     link: Arc<MasterLink>,
     peers: Arc<PeerPool>,
+    /// Links to the workers of other nodes, for requests without upgrade
+    /// and with small bodies.
+    links: Links,
     /// The engine's CORS policy, for this proxy's own error answers.
     cors: Option<Cors>,
     /// How long a forwarded request may make no progress: the engine's
@@ -60,6 +65,7 @@ impl Proxy {
     ) -> Arc<Proxy> {
         Arc::new(Proxy {
             link,
+            links: Links::new(Arc::clone(&peers)),
             peers,
             cors,
             deadline,
@@ -210,6 +216,10 @@ async fn forward_to_node(proxy: &Proxy, home: SessionHome, request: Request) -> 
     let Some(addr) = proxy.link.peer_address(home.node).await else {
         return unknown_session(proxy, origin.as_ref());
     };
+    let key = (addr, home.instance);
+    if fits_a_link(&request) {
+        return forward_over_link(proxy, key, request).await;
+    }
     let Forwarding {
         mut outgoing,
         method,
@@ -219,7 +229,6 @@ async fn forward_to_node(proxy: &Proxy, home: SessionHome, request: Request) -> 
         Ok(forwarding) => forwarding,
         Err(refused) => return refused,
     };
-    let key = (addr, home.instance);
     let mut pooled = proxy.peers.take(key);
     loop {
         let reused = pooled.is_some();
@@ -250,6 +259,54 @@ async fn forward_to_node(proxy: &Proxy, home: SessionHome, request: Request) -> 
                 tracing::debug!(node = %home.node, %error, "request to a peer failed");
                 return unknown_session(proxy, origin.as_ref());
             }
+        }
+    }
+}
+
+/// Whether `request` goes over a link: no upgrade, and a body of known
+/// length that fits a frame.
+fn fits_a_link(request: &Request) -> bool {
+    !request.headers().contains_key(header::UPGRADE)
+        && http_body::Body::size_hint(request.body())
+            .exact()
+            .is_some_and(|length| length <= REQUEST_BODY_MAX as u64)
+}
+
+/// Forwards a request over the link to the worker `key` names, which
+/// owns its session.
+async fn forward_over_link(proxy: &Proxy, key: PeerKey, request: Request) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let origin = parts.headers.get(header::ORIGIN).cloned();
+    let body =
+        match tokio::time::timeout(proxy.deadline, axum::body::to_bytes(body, REQUEST_BODY_MAX))
+            .await
+        {
+            Ok(Ok(body)) => body,
+            _ => return bad_request(proxy, origin.as_ref()),
+        };
+    let client = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.to_string());
+    for name in HOP_BY_HOP.iter().chain([&CLIENT_ADDR]) {
+        parts.headers.remove(*name);
+    }
+    let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let sid = EngineQuery::parse(parts.uri.query().unwrap_or(""))
+        .sid
+        .unwrap_or_default();
+    let request = LinkRequest {
+        method: &parts.method,
+        target,
+        client: client.as_deref(),
+        headers: &parts.headers,
+        body: &body,
+    };
+    match proxy.links.send(key, sid, request, proxy.deadline).await {
+        Ok(response) => response,
+        Err(error) => {
+            tracing::debug!(%error, "request over a peer link failed");
+            unknown_session(proxy, origin.as_ref())
         }
     }
 }

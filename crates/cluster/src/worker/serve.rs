@@ -1,7 +1,8 @@
 //! What a worker does with each handoff from the master: serve a client's
 //! TCP connection, serve another node's authenticated connection for our
-//! sessions, serve a stream from another worker that proxies a request for
-//! one of our sessions, or complete our own proxy request.
+//! sessions (requests one by one, or a link of many), serve a stream from
+//! another worker that proxies a request for one of our sessions, or
+//! complete our own proxy request.
 
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
@@ -84,6 +85,11 @@ pub(crate) fn serve_handoff(
                 return;
             };
             let router = routers.peer.clone();
+            if let Some(head) = super::mux::link_request(&handoff.bytes) {
+                let frames = handoff.bytes.slice(head..);
+                tokio::spawn(super::mux::server::serve_link(stream, frames, router));
+                return;
+            }
             tokio::spawn(async move {
                 if let Err(error) =
                     iocluster_engineio::serve_io(stream, None, handoff.bytes, router, limits).await

@@ -136,19 +136,21 @@ fn put_data(out: &mut BytesMut, data: &[u8], framing: Framing) {
     }
 }
 
-/// Headers that belong to one connection, not to the request.
+/// Headers that belong to one connection, not to the request (a
+/// forwarded request's length is its own framing's).
+pub(crate) const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+];
+
 fn hop_by_hop(name: &HeaderName) -> bool {
-    matches!(
-        name.as_str(),
-        "connection"
-            | "keep-alive"
-            | "proxy-connection"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
-            | "content-length"
-    )
+    HOP_BY_HOP.contains(&name.as_str())
 }
 
 /// The request line and headers of a forwarded request.

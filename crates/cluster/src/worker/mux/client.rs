@@ -1,0 +1,395 @@
+//! The forwarding worker's side: one link per owning worker (node
+//! address, worker instance), opened when a first request needs it and
+//! kept while it works; each request a stream on it.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::Response;
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use parking_lot::Mutex;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::sync::{mpsc, oneshot};
+
+use super::writer::{self, Writer};
+use super::{preface, writer::HIGH_WATER};
+use crate::peer::frame::{self, FrameError, Kind};
+use crate::worker::exchange::{ExchangeError, read_answer_head};
+use crate::worker::peers::{PeerKey, PeerPool};
+
+/// The most bytes of one answer's body received and not yet taken by its
+/// client; past it the stream is reset (the client that does not read
+/// loses its answer, and holds no more memory).
+const STREAM_QUEUED_MAX: usize = 2 * HIGH_WATER;
+/// How long an idle link is kept without TCP keep-alive probes.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(10);
+/// Read this much at a time.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Why a request got no answer over a link.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LinkError {
+    #[error("cannot open a link: {0}")]
+    Open(String),
+    #[error("link closed")]
+    Closed,
+    /// The link closed before the request went out: it can be sent on
+    /// another.
+    #[error("link closed before the request went out")]
+    NotSent,
+    #[error("no answer in time")]
+    Timeout,
+    #[error("{0}")]
+    Frame(#[from] FrameError),
+}
+
+/// A request to send over a link: the parts of it that travel.
+pub(crate) struct LinkRequest<'a> {
+    pub(crate) method: &'a Method,
+    /// Path and query.
+    pub(crate) target: &'a str,
+    pub(crate) client: Option<&'a str>,
+    pub(crate) headers: &'a HeaderMap,
+    pub(crate) body: &'a [u8],
+}
+
+/// A worker's links to the workers of other nodes.
+pub(crate) struct Links {
+    pool: Arc<PeerPool>,
+    open: Mutex<HashMap<PeerKey, Arc<Link>>>,
+    opening: Mutex<HashMap<PeerKey, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Links {
+    pub(crate) fn new(pool: Arc<PeerPool>) -> Links {
+        Links {
+            pool,
+            open: Mutex::new(HashMap::new()),
+            opening: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Sends `request` for the session `sid` to the worker `key` names and
+    /// returns its answer; the body of an answer that did not come whole
+    /// arrives as the client reads it, each piece within `deadline`.
+    pub(crate) async fn send(
+        &self,
+        key: PeerKey,
+        sid: &str,
+        request: LinkRequest<'_>,
+        deadline: Duration,
+    ) -> Result<Response, LinkError> {
+        // A link found closed before the request went out is replaced once.
+        for _ in 0..2 {
+            let link = self.link(key, sid, deadline).await?;
+            match link.send(&request, deadline).await {
+                Err(LinkError::NotSent) => {}
+                answer => return answer,
+            }
+        }
+        Err(LinkError::Closed)
+    }
+
+    /// The open link to `key`, or a new one.
+    async fn link(
+        &self,
+        key: PeerKey,
+        sid: &str,
+        deadline: Duration,
+    ) -> Result<Arc<Link>, LinkError> {
+        if let Some(link) = self.open_link(key) {
+            return Ok(link);
+        }
+        let opening = Arc::clone(self.opening.lock().entry(key).or_default());
+        let _one_at_a_time = opening.lock().await;
+        if let Some(link) = self.open_link(key) {
+            return Ok(link);
+        }
+        let link = self.connect(key.0, sid, deadline).await?;
+        self.open.lock().insert(key, Arc::clone(&link));
+        Ok(link)
+    }
+
+    fn open_link(&self, key: PeerKey) -> Option<Arc<Link>> {
+        let mut open = self.open.lock();
+        match open.get(&key) {
+            Some(link) if !link.writer.is_closed() => Some(Arc::clone(link)),
+            Some(_) => {
+                open.remove(&key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Connects to the peer port at `addr` and asks the owner of `sid`
+    /// for a link.
+    async fn connect(
+        &self,
+        addr: SocketAddr,
+        sid: &str,
+        deadline: Duration,
+    ) -> Result<Arc<Link>, LinkError> {
+        let open = |error: &dyn std::fmt::Display| LinkError::Open(error.to_string());
+        let mut conn = self.pool.connect(addr).await.map_err(|e| open(&e))?;
+        let _ = socket2::SockRef::from(&conn.stream).set_tcp_keepalive(
+            &socket2::TcpKeepalive::new()
+                .with_time(KEEPALIVE_IDLE)
+                .with_interval(KEEPALIVE_IDLE),
+        );
+        let asked = tokio::time::timeout(deadline, conn.stream.write_all(preface(sid).as_bytes()))
+            .await
+            .map_err(|_| LinkError::Timeout)?;
+        asked.map_err(|e| open(&e))?;
+        let answer = read_answer_head(&mut conn, &Method::GET, deadline)
+            .await
+            .map_err(|e: ExchangeError| open(&e))?;
+        if answer.status != StatusCode::SWITCHING_PROTOCOLS {
+            return Err(LinkError::Open(format!("answered {}", answer.status)));
+        }
+        let (read, write) = conn.stream.into_split();
+        let link = Arc::new(Link {
+            writer: Writer::new(),
+            streams: Mutex::new(Streams {
+                next: 0,
+                open: HashMap::new(),
+            }),
+        });
+        tokio::spawn(writer::run(Arc::clone(&link.writer), write));
+        tokio::spawn(read_answers(Arc::clone(&link), read, conn.buf));
+        Ok(link)
+    }
+}
+
+/// One link to a worker of another node.
+struct Link {
+    writer: Arc<Writer>,
+    streams: Mutex<Streams>,
+}
+
+struct Streams {
+    next: u32,
+    open: HashMap<u32, Waiting>,
+}
+
+/// A stream waiting for its answer: its head, or more of its body.
+enum Waiting {
+    Head(oneshot::Sender<Answer>),
+    Body(mpsc::UnboundedSender<Piece>, Arc<AtomicUsize>),
+}
+
+/// An answer's head and the start of its body.
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+    /// The rest of the body, when it did not come whole.
+    rest: Option<(mpsc::UnboundedReceiver<Piece>, Arc<AtomicUsize>)>,
+}
+
+/// More of a body; an error when the stream ended before its end.
+type Piece = Result<Bytes, LinkError>;
+
+impl Link {
+    async fn send(
+        self: &Arc<Self>,
+        request: &LinkRequest<'_>,
+        deadline: Duration,
+    ) -> Result<Response, LinkError> {
+        let (head_tx, head_rx) = oneshot::channel();
+        let stream = {
+            let mut streams = self.streams.lock();
+            let mut id = streams.next;
+            while streams.open.contains_key(&id) {
+                id = id.wrapping_add(1);
+            }
+            streams.next = id.wrapping_add(1);
+            streams.open.insert(id, Waiting::Head(head_tx));
+            id
+        };
+        let mut open = OpenStream {
+            link: Arc::clone(self),
+            id: stream,
+        };
+        let mut encoded = Ok(());
+        let queued = self
+            .writer
+            .push_with_room(|out: &mut BytesMut| {
+                encoded = frame::put_request(
+                    out,
+                    stream,
+                    request.method,
+                    request.target,
+                    request.client,
+                    request.headers,
+                    request.body,
+                );
+            })
+            .await;
+        if !queued {
+            return Err(LinkError::NotSent);
+        }
+        encoded?;
+        let answer = match tokio::time::timeout(deadline, head_rx).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(_)) => return Err(LinkError::Closed),
+            Err(_) => return Err(LinkError::Timeout),
+        };
+        let body = match answer.rest {
+            None => {
+                open.finished();
+                Body::from(answer.body)
+            }
+            Some((rest, queued)) => {
+                let first = futures_util::stream::iter([Ok::<_, LinkError>(answer.body)]);
+                let rest = futures_util::stream::unfold(
+                    (rest, queued, open),
+                    move |(mut rest, queued, mut open)| async move {
+                        match tokio::time::timeout(deadline, rest.recv()).await {
+                            Ok(Some(Ok(piece))) => {
+                                queued.fetch_sub(piece.len(), Ordering::Relaxed);
+                                Some((Ok(piece), (rest, queued, open)))
+                            }
+                            Ok(Some(Err(error))) => Some((Err(error), (rest, queued, open))),
+                            Ok(None) => {
+                                open.finished();
+                                None
+                            }
+                            Err(_) => Some((Err(LinkError::Timeout), (rest, queued, open))),
+                        }
+                    },
+                );
+                Body::from_stream(first.chain(rest))
+            }
+        };
+        let mut response = Response::new(body);
+        *response.status_mut() = answer.status;
+        *response.headers_mut() = answer.headers;
+        Ok(response)
+    }
+
+    /// Ends the link: every stream still waiting learns it is closed.
+    fn close(&self) {
+        self.writer.close();
+        let open = std::mem::take(&mut self.streams.lock().open);
+        for (_, waiting) in open {
+            if let Waiting::Body(more, _) = waiting {
+                let _ = more.send(Err(LinkError::Closed));
+            }
+        }
+    }
+}
+
+/// A stream of this side: dropped before its answer ended (the client
+/// went away, or its time ran out), the owner is told to drop it too.
+struct OpenStream {
+    link: Arc<Link>,
+    id: u32,
+}
+
+impl OpenStream {
+    /// The answer arrived whole: nothing to tell the owner.
+    fn finished(&mut self) {
+        self.link.streams.lock().open.remove(&self.id);
+        self.id = u32::MAX;
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        if self.id == u32::MAX {
+            return;
+        }
+        let was_open = self.link.streams.lock().open.remove(&self.id).is_some();
+        if was_open {
+            let id = self.id;
+            self.link.writer.push(|out| frame::put_reset(out, id));
+        }
+    }
+}
+
+/// Reads the owner's frames until the link ends, and hands each answer
+/// to its stream.
+async fn read_answers(link: Arc<Link>, mut read: OwnedReadHalf, mut buf: BytesMut) {
+    let result: Result<(), LinkError> = async {
+        loop {
+            while let Some(frame) = frame::decode(&mut buf)? {
+                take_frame(&link, frame)?;
+            }
+            buf.reserve(READ_CHUNK);
+            let read = read.read_buf(&mut buf).await;
+            if !matches!(read, Ok(n) if n > 0) {
+                return Err(LinkError::Closed);
+            }
+        }
+    }
+    .await;
+    if let Err(error) = result {
+        tracing::debug!(%error, "peer link ended");
+    }
+    link.close();
+}
+
+/// One frame from the owner.
+fn take_frame(link: &Link, frame: frame::Frame) -> Result<(), LinkError> {
+    let id = frame.stream;
+    match frame.kind {
+        Kind::Head => {
+            let head = frame::read_head(frame.payload)?;
+            let mut streams = link.streams.lock();
+            let Some(Waiting::Head(waiting)) = streams.open.remove(&id) else {
+                return Ok(());
+            };
+            let rest = (!head.end).then(|| {
+                let (more, rest) = mpsc::unbounded_channel();
+                let queued = Arc::new(AtomicUsize::new(0));
+                streams
+                    .open
+                    .insert(id, Waiting::Body(more, Arc::clone(&queued)));
+                (rest, queued)
+            });
+            drop(streams);
+            let _ = waiting.send(Answer {
+                status: head.status,
+                headers: head.headers,
+                body: head.body,
+                rest,
+            });
+        }
+        Kind::Data => {
+            let (piece, end) = frame::read_data(frame.payload)?;
+            let mut streams = link.streams.lock();
+            let Some(Waiting::Body(more, queued)) = streams.open.get(&id) else {
+                return Ok(());
+            };
+            let total = queued.fetch_add(piece.len(), Ordering::Relaxed) + piece.len();
+            if total > STREAM_QUEUED_MAX {
+                let _ = more.send(Err(LinkError::Closed));
+                streams.open.remove(&id);
+                drop(streams);
+                link.writer.push(|out| frame::put_reset(out, id));
+                return Ok(());
+            }
+            if !piece.is_empty() {
+                let _ = more.send(Ok(piece));
+            }
+            if end {
+                streams.open.remove(&id);
+            }
+        }
+        Kind::Reset => {
+            if let Some(Waiting::Body(more, _)) = link.streams.lock().open.remove(&id) {
+                let _ = more.send(Err(LinkError::Closed));
+            }
+        }
+        Kind::Request => return Err(FrameError::Malformed("a request from the owner").into()),
+    }
+    Ok(())
+}

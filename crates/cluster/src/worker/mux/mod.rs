@@ -1,0 +1,71 @@
+//! Multiplexed peer links: a worker's requests for the sessions of a
+//! worker of another node travel over one authenticated connection to
+//! that worker, many at a time, as frames ([`crate::peer::frame`]); the
+//! owner serves each with its app directly (no HTTP parse or encode on
+//! either side of the link), and under load one write carries many
+//! requests or answers ([`writer`]).
+//!
+//! The link starts like any peer connection (the mutual HMAC handshake,
+//! then a request the owner's master routes by its sid), with a request
+//! asking for the link ([`preface`]); the owner's worker answers
+//! `101 Switching Protocols` and frames follow both ways.
+//!
+//! Polling requests with a body of known length up to
+//! [`crate::peer::frame::REQUEST_BODY_MAX`] go over the link; WebSocket
+//! upgrades and larger or streamed bodies take a pooled connection of
+//! their own ([`super::peers`]).
+
+pub(crate) mod client;
+pub(crate) mod server;
+mod writer;
+
+/// The query parameter that asks for a link.
+const LINK_QUERY: &str = "iocluster-link=1";
+
+/// The request that asks the owner of `sid` for a link.
+fn preface(sid: &str) -> String {
+    format!("GET /?sid={sid}&{LINK_QUERY} HTTP/1.1\r\nhost: iocluster-peer\r\n\r\n")
+}
+
+/// The owner's answer to it.
+const ACCEPTED: &[u8] =
+    b"HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: iocluster-link\r\n\r\n";
+
+/// When `bytes` (what the master read from a peer connection) start with
+/// a request for a link: the length of that request's head (what follows
+/// is frames).
+pub(crate) fn link_request(bytes: &[u8]) -> Option<usize> {
+    let mut headers = [httparse::EMPTY_HEADER; 8];
+    let mut request = httparse::Request::new(&mut headers);
+    let httparse::Status::Complete(length) = request.parse(bytes).ok()? else {
+        return None;
+    };
+    let query = request.path?.split_once('?')?.1;
+    query
+        .split('&')
+        .any(|pair| pair == LINK_QUERY)
+        .then_some(length)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_link_request_is_told_from_a_forwarded_request() {
+        let preface = preface("abc");
+        assert_eq!(link_request(preface.as_bytes()), Some(preface.len()));
+        let mut with_frames = preface.clone().into_bytes();
+        with_frames.extend_from_slice(b"\0\0\0\0\x04\0\0\0\x01");
+        assert_eq!(link_request(&with_frames), Some(preface.len()));
+        assert_eq!(
+            link_request(b"GET /socket.io/?EIO=4&transport=polling&sid=abc HTTP/1.1\r\n\r\n"),
+            None
+        );
+        assert_eq!(
+            link_request(b"GET /?sid=abc&iocluster-link=1 HTTP/1.1\r\n"),
+            None
+        );
+        assert_eq!(link_request(b"\xff\xfe garbage"), None);
+    }
+}

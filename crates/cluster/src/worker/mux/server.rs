@@ -1,0 +1,202 @@
+//! The owning worker's side: every request frame served by the app as
+//! other nodes reach it (its own task, dropped when the forwarder resets
+//! the stream or the link ends), its answer sent back as a `Head` frame
+//! with the body when the body is ready at once, else as `Data` frames as
+//! the body comes.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request};
+use axum::http::header;
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
+use parking_lot::Mutex;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::task::AbortHandle;
+use tower::ServiceExt;
+
+use super::ACCEPTED;
+use super::writer::{self, Writer};
+use crate::peer::frame::{self, DATA_MAX, Frame, FrameError, Kind};
+
+/// The most streams a link serves at once; a request past it is reset.
+const MAX_STREAMS: usize = 65_536;
+/// Read this much at a time.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// The streams being served: each one's task, once it is spawned.
+type Served = Arc<Mutex<HashMap<u32, Option<AbortHandle>>>>;
+
+/// Serves a link another node's worker asked for: `frames` are the bytes
+/// that followed its request for the link.
+pub(crate) async fn serve_link(mut stream: TcpStream, frames: Bytes, app: Router) {
+    if stream.write_all(ACCEPTED).await.is_err() {
+        return;
+    }
+    let (mut read, write) = stream.into_split();
+    let writer = Writer::new();
+    tokio::spawn(writer::run(Arc::clone(&writer), write));
+    let served: Served = Arc::default();
+    let mut buf = BytesMut::from(&frames[..]);
+    let result: Result<(), FrameError> = async {
+        loop {
+            while let Some(frame) = frame::decode(&mut buf)? {
+                take_frame(frame, &app, &writer, &served)?;
+            }
+            buf.reserve(READ_CHUNK);
+            if !matches!(read.read_buf(&mut buf).await, Ok(n) if n > 0) {
+                return Ok(());
+            }
+        }
+    }
+    .await;
+    if let Err(error) = result {
+        tracing::debug!(%error, "peer link closed");
+    }
+    writer.close();
+    for (_, task) in std::mem::take(&mut *served.lock()) {
+        if let Some(task) = task {
+            task.abort();
+        }
+    }
+}
+
+/// One frame from the forwarder.
+fn take_frame(
+    frame: Frame,
+    app: &Router,
+    writer: &Arc<Writer>,
+    served: &Served,
+) -> Result<(), FrameError> {
+    let id = frame.stream;
+    match frame.kind {
+        Kind::Request => {
+            let request = frame::read_request(frame.payload)?;
+            {
+                let mut served = served.lock();
+                if served.len() >= MAX_STREAMS || served.contains_key(&id) {
+                    drop(served);
+                    writer.push(|out| frame::put_reset(out, id));
+                    return Ok(());
+                }
+                served.insert(id, None);
+            }
+            let task = tokio::spawn(serve_stream(
+                id,
+                request,
+                app.clone(),
+                Arc::clone(writer),
+                Arc::clone(served),
+            ));
+            if let Some(slot) = served.lock().get_mut(&id) {
+                *slot = Some(task.abort_handle());
+            }
+        }
+        Kind::Reset => {
+            if let Some(Some(task)) = served.lock().remove(&id) {
+                task.abort();
+            }
+        }
+        Kind::Head | Kind::Data => {
+            return Err(FrameError::Malformed("an answer from the forwarder"));
+        }
+    }
+    Ok(())
+}
+
+/// Serves one request and sends its answer.
+async fn serve_stream(
+    id: u32,
+    request: frame::RequestFrame,
+    app: Router,
+    writer: Arc<Writer>,
+    served: Served,
+) {
+    let answered = answer(id, request, app, &writer).await;
+    served.lock().remove(&id);
+    if answered.is_err() {
+        writer.push(|out| frame::put_reset(out, id));
+    }
+}
+
+/// The app's answer to `request`, sent as frames; an error when its body
+/// failed midway (or the target was not a URI).
+async fn answer(
+    id: u32,
+    request: frame::RequestFrame,
+    app: Router,
+    writer: &Writer,
+) -> Result<(), ()> {
+    let frame::RequestFrame {
+        method,
+        target,
+        client,
+        headers,
+        body,
+    } = request;
+    let mut request = Request::new(Body::from(body));
+    *request.method_mut() = method;
+    *request.uri_mut() = target.parse().map_err(|_| ())?;
+    *request.headers_mut() = headers;
+    if let Some(client) = client.and_then(|c| c.parse::<SocketAddr>().ok()) {
+        request.extensions_mut().insert(ConnectInfo(client));
+    }
+    let response = match app.oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    };
+    let (mut parts, mut body) = response.into_parts();
+    for hop_by_hop in [header::CONNECTION, header::TRANSFER_ENCODING] {
+        parts.headers.remove(hop_by_hop);
+    }
+    parts.headers.remove("keep-alive");
+    // The head goes with the first piece of the body.
+    let mut head = Some(parts);
+    loop {
+        let (piece, end) = match body.frame().await {
+            None => (Bytes::new(), true),
+            Some(Ok(piece)) => (
+                piece.into_data().unwrap_or_default(),
+                http_body::Body::is_end_stream(&body),
+            ),
+            Some(Err(_)) => return Err(()),
+        };
+        if piece.is_empty() && !end && head.is_none() {
+            continue;
+        }
+        let mut rest = &piece[..];
+        loop {
+            let (chunk, after) = rest.split_at(rest.len().min(DATA_MAX));
+            let last = end && after.is_empty();
+            let sent = match head.take() {
+                Some(parts) => {
+                    writer
+                        .push_with_room(|out| {
+                            frame::put_head(out, id, parts.status, &parts.headers, chunk, last);
+                        })
+                        .await
+                }
+                None => {
+                    writer
+                        .push_with_room(|out| frame::put_data(out, id, chunk, last))
+                        .await
+                }
+            };
+            if !sent {
+                return Err(());
+            }
+            rest = after;
+            if rest.is_empty() {
+                break;
+            }
+        }
+        if end {
+            return Ok(());
+        }
+    }
+}
