@@ -9,8 +9,10 @@
 //! |---|---|---|
 //! | `Request` (1) | forwarder → owner | method, target, client address, headers, the whole body |
 //! | `Head` (2) | owner → forwarder | end flag, status, headers, the start of the body |
-//! | `Data` (3) | owner → forwarder | end flag, more of the body |
+//! | `Data` (3) | owner → forwarder; either way in a tunnel | end flag, more bytes |
 //! | `Reset` (4) | either way | nothing: the stream is abandoned |
+//! | `Open` (5) | forwarder → owner | nothing: a tunnel (a byte stream) opens |
+//! | `Window` (6) | either way in a tunnel | credit: how many more bytes may come (u32) |
 //!
 //! Strings and header values carry a u16 length, header lists a u16
 //! count; a request's body and an answer's body bytes take the rest of
@@ -40,6 +42,8 @@ pub(crate) enum Kind {
     Head = 2,
     Data = 3,
     Reset = 4,
+    Open = 5,
+    Window = 6,
 }
 
 impl Kind {
@@ -49,6 +53,8 @@ impl Kind {
             2 => Some(Kind::Head),
             3 => Some(Kind::Data),
             4 => Some(Kind::Reset),
+            5 => Some(Kind::Open),
+            6 => Some(Kind::Window),
             _ => None,
         }
     }
@@ -255,6 +261,26 @@ pub(crate) fn put_reset(out: &mut BytesMut, stream: u32) {
     put_frame(out, Kind::Reset, stream, |_| {});
 }
 
+/// Appends an `Open` frame.
+pub(crate) fn put_open(out: &mut BytesMut, stream: u32) {
+    put_frame(out, Kind::Open, stream, |_| {});
+}
+
+/// Appends a `Window` frame giving `credit` more bytes.
+pub(crate) fn put_window(out: &mut BytesMut, stream: u32, credit: usize) {
+    put_frame(out, Kind::Window, stream, |out| {
+        out.put_u32(u32::try_from(credit).unwrap_or(u32::MAX));
+    });
+}
+
+/// Reads a `Window` frame's payload: the credit.
+pub(crate) fn read_window(mut payload: Bytes) -> Result<usize, FrameError> {
+    if payload.remaining() != 4 {
+        return Err(FrameError::Malformed("window"));
+    }
+    Ok(payload.get_u32() as usize)
+}
+
 fn put_str(out: &mut BytesMut, s: &[u8]) {
     out.put_u16(s.len() as u16);
     out.put_slice(s);
@@ -356,6 +382,8 @@ mod tests {
         put_head(&mut buf, 1, StatusCode::OK, &headers(), b"start", false);
         put_data(&mut buf, 1, b"end", true);
         put_reset(&mut buf, 2);
+        put_open(&mut buf, 4);
+        put_window(&mut buf, 4, 65_536);
         let head = one(&mut buf);
         assert_eq!((head.kind, head.stream), (Kind::Head, 1));
         assert_eq!(
@@ -374,6 +402,11 @@ mod tests {
         );
         let reset = one(&mut buf);
         assert_eq!((reset.kind, reset.stream), (Kind::Reset, 2));
+        let open = one(&mut buf);
+        assert_eq!((open.kind, open.stream), (Kind::Open, 4));
+        let window = one(&mut buf);
+        assert_eq!(window.kind, Kind::Window);
+        assert_eq!(read_window(window.payload).unwrap(), 65_536);
         assert!(decode(&mut buf).unwrap().is_none());
     }
 
@@ -425,6 +458,7 @@ mod tests {
         assert!(read_head(Bytes::from_static(b"\x01\x00")).is_err());
         assert!(read_head(Bytes::from_static(b"\x01\x00\x07\x00\x00")).is_err());
         assert!(read_data(Bytes::new()).is_err());
+        assert!(read_window(Bytes::from_static(b"\0\0\x01")).is_err());
     }
 
     proptest! {
@@ -434,6 +468,7 @@ mod tests {
             while let Ok(Some(frame)) = decode(&mut buf) {
                 let _ = read_request(frame.payload.clone());
                 let _ = read_head(frame.payload.clone());
+                let _ = read_window(frame.payload.clone());
                 let _ = read_data(frame.payload);
             }
         }

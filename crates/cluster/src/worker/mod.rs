@@ -47,7 +47,7 @@ use crate::tls::Acceptor;
 use env::WorkerEnv;
 use front::Front;
 use link::{MasterLink, Order};
-use peers::PeerPool;
+use peers::PeerDialer;
 use proxy::Proxy;
 
 /// Grace before a draining worker closes its sessions: a poll under way
@@ -192,7 +192,7 @@ pub(crate) async fn run_worker(
         .map(|s| PeerSecret::new(s.as_bytes()));
     let proxy = Proxy::new(
         Arc::clone(&link),
-        PeerPool::new(peer_secret),
+        PeerDialer::new(peer_secret),
         cors,
         limits.write_stall,
     );

@@ -7,10 +7,11 @@
 //!   included): B serves it like any connection, and the client sees B's
 //!   answer, not a 400.
 //! - A worker of another node (a fleet without a sticky balancer): the
-//!   request goes to that node's peer port over a pooled, authenticated
-//!   connection ([`super::peers`]), with the client's address in
-//!   `x-iocluster-client-addr`; that node's master hands the connection to
-//!   the owner.
+//!   request goes over this worker's link to the owning worker
+//!   ([`super::mux`]; one authenticated connection to that node's peer
+//!   port, routed to the owner by its master once): as one frame when it
+//!   fits, else through a tunnel in the link as HTTP/1.1, with the
+//!   client's address in `x-iocluster-client-addr`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,11 +27,11 @@ use iocluster_engineio::{Cors, EngineQuery, ErrorCode, RequestError};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use super::exchange::{
-    AnswerBody, AnswerHead, Conn, ExchangeError, HOP_BY_HOP, Outgoing, Release, read_answer_head,
+    AnswerBody, AnswerHead, Conn, ExchangeError, HOP_BY_HOP, Outgoing, read_answer_head,
 };
 use super::link::MasterLink;
-use super::mux::client::{LinkRequest, Links};
-use super::peers::{PeerKey, PeerPool};
+use super::mux::client::{LinkRequest, Links, PeerKey};
+use super::peers::PeerDialer;
 use crate::peer::frame::REQUEST_BODY_MAX;
 use crate::sid::{InstanceId, SessionHome, home_of};
 
@@ -45,9 +46,7 @@ const ANSWER_AFTER_WRITE_ERROR: Duration = Duration::from_secs(1);
 /// A worker's proxy to the other workers, of this node and of others.
 pub(crate) struct Proxy {
     link: Arc<MasterLink>,
-    peers: Arc<PeerPool>,
-    /// Links to the workers of other nodes, for requests without upgrade
-    /// and with small bodies.
+    /// Links to the workers of other nodes.
     links: Links,
     /// The engine's CORS policy, for this proxy's own error answers.
     cors: Option<Cors>,
@@ -59,14 +58,13 @@ pub(crate) struct Proxy {
 impl Proxy {
     pub(crate) fn new(
         link: Arc<MasterLink>,
-        peers: Arc<PeerPool>,
+        dialer: Arc<PeerDialer>,
         cors: Option<Cors>,
         deadline: Duration,
     ) -> Arc<Proxy> {
         Arc::new(Proxy {
             link,
-            links: Links::new(Arc::clone(&peers)),
-            peers,
+            links: Links::new(dialer),
             cors,
             deadline,
         })
@@ -192,13 +190,7 @@ async fn forward(proxy: &Proxy, owner: InstanceId, request: Request) -> Response
     let mut conn = Conn::new(stream);
     let (outgoing, method) = (&mut forwarding.outgoing, &forwarding.method);
     match exchange(&mut conn, outgoing, method, proxy.deadline).await {
-        Ok((head, _)) => respond(
-            head,
-            conn,
-            Box::new(drop),
-            forwarding.client_upgrade,
-            proxy.deadline,
-        ),
+        Ok(head) => respond(head, conn, forwarding.client_upgrade, proxy.deadline),
         Err(error) => {
             tracing::debug!(%error, "proxied request failed");
             unknown_session(proxy, origin.as_ref())
@@ -210,7 +202,7 @@ async fn forward(proxy: &Proxy, owner: InstanceId, request: Request) -> Response
 /// peer connection to the owning worker.
 async fn forward_to_node(proxy: &Proxy, home: SessionHome, request: Request) -> Response {
     let origin = request.headers().get(header::ORIGIN).cloned();
-    if !proxy.peers.enabled() {
+    if !proxy.links.enabled() {
         return unknown_session(proxy, origin.as_ref());
     }
     let Some(addr) = proxy.link.peer_address(home.node).await else {
@@ -220,6 +212,10 @@ async fn forward_to_node(proxy: &Proxy, home: SessionHome, request: Request) -> 
     if fits_a_link(&request) {
         return forward_over_link(proxy, key, request).await;
     }
+    let sid = EngineQuery::parse(request.uri().query().unwrap_or(""))
+        .sid
+        .unwrap_or_default()
+        .to_owned();
     let Forwarding {
         mut outgoing,
         method,
@@ -229,36 +225,19 @@ async fn forward_to_node(proxy: &Proxy, home: SessionHome, request: Request) -> 
         Ok(forwarding) => forwarding,
         Err(refused) => return refused,
     };
-    let mut pooled = proxy.peers.take(key);
-    loop {
-        let reused = pooled.is_some();
-        let mut conn = match pooled.take() {
-            Some(conn) => conn,
-            None => match proxy.peers.connect(addr).await {
-                Ok(conn) => conn,
-                Err(error) => {
-                    tracing::debug!(node = %home.node, %error, "cannot connect to a peer");
-                    return unknown_session(proxy, origin.as_ref());
-                }
-            },
-        };
-        match exchange(&mut conn, &mut outgoing, &method, proxy.deadline).await {
-            Ok((head, reusable)) => {
-                let peers = Arc::clone(&proxy.peers);
-                let release: Release<_> = if reusable {
-                    Box::new(move |conn| peers.put(key, conn))
-                } else {
-                    Box::new(drop)
-                };
-                return respond(head, conn, release, client_upgrade, proxy.deadline);
-            }
-            // The owner had closed the pooled connection while it was
-            // idle (a worker draining, say): once more on a new one.
-            Err(ExchangeError::Closed) if reused && outgoing.replayable() => {}
-            Err(error) => {
-                tracing::debug!(node = %home.node, %error, "request to a peer failed");
-                return unknown_session(proxy, origin.as_ref());
-            }
+    let tunnel = match proxy.links.tunnel(key, &sid, proxy.deadline).await {
+        Ok(tunnel) => tunnel,
+        Err(error) => {
+            tracing::debug!(node = %home.node, %error, "no tunnel to a peer");
+            return unknown_session(proxy, origin.as_ref());
+        }
+    };
+    let mut conn = Conn::new(tunnel);
+    match exchange(&mut conn, &mut outgoing, &method, proxy.deadline).await {
+        Ok(head) => respond(head, conn, client_upgrade, proxy.deadline),
+        Err(error) => {
+            tracing::debug!(node = %home.node, %error, "request to a peer failed");
+            unknown_session(proxy, origin.as_ref())
         }
     }
 }
@@ -311,27 +290,26 @@ async fn forward_over_link(proxy: &Proxy, key: PeerKey, request: Request) -> Res
     }
 }
 
-/// Sends the request on `conn` and reads the head of its answer; whether
-/// `conn` can carry another request after this one.
+/// Sends the request on `conn` and reads the head of its answer.
 async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     conn: &mut Conn<S>,
     outgoing: &mut Outgoing,
     method: &Method,
     deadline: Duration,
-) -> Result<(AnswerHead, bool), ExchangeError> {
+) -> Result<AnswerHead, ExchangeError> {
     let written = match outgoing.write_to(&mut conn.stream, deadline).await {
         Ok(()) => None,
         Err(ExchangeError::Io(error)) => Some(error),
         Err(error) => return Err(error),
     };
     let Some(error) = written else {
-        return Ok((read_answer_head(conn, method, deadline).await?, true));
+        return read_answer_head(conn, method, deadline).await;
     };
     // The owner stopped reading: it may have answered first (a body over
     // its limit gets 413), and that answer is the client's. Or it had
     // closed the (pooled) connection before the request.
     match read_answer_head(conn, method, ANSWER_AFTER_WRITE_ERROR).await {
-        Ok(head) => Ok((head, false)),
+        Ok(head) => Ok(head),
         Err(_)
             if matches!(
                 error.kind(),
@@ -353,12 +331,11 @@ fn upgrade_of(request: &mut Request) -> Option<hyper::upgrade::OnUpgrade> {
 }
 
 /// The owner's answer, for the client: its body read from `conn` as the
-/// client takes it (then `conn` goes to `release`), or, for an upgrade,
+/// client takes it (then `conn` is let go), or, for an upgrade,
 /// the two connections spliced both ways.
 fn respond<S>(
     head: AnswerHead,
     conn: Conn<S>,
-    release: Release<S>,
     client_upgrade: Option<hyper::upgrade::OnUpgrade>,
     deadline: Duration,
 ) -> Response
@@ -382,7 +359,7 @@ where
     }
     headers.remove(header::CONNECTION);
     headers.remove("keep-alive");
-    let body = AnswerBody::new(conn, framing, deadline, release).into_body();
+    let body = AnswerBody::new(conn, framing, deadline).into_body();
     let mut response = Response::new(body);
     *response.status_mut() = status;
     *response.headers_mut() = headers;

@@ -87,7 +87,9 @@ pub(crate) fn serve_handoff(
             let router = routers.peer.clone();
             if let Some(head) = super::mux::link_request(&handoff.bytes) {
                 let frames = handoff.bytes.slice(head..);
-                tokio::spawn(super::mux::server::serve_link(stream, frames, router));
+                tokio::spawn(super::mux::server::serve_link(
+                    stream, frames, router, limits,
+                ));
                 return;
             }
             tokio::spawn(async move {

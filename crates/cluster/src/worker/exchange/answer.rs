@@ -12,7 +12,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::chunked::{Chunked, decode_chunked};
-use super::{Conn, ExchangeError, Framing, Release, within};
+use super::{Conn, ExchangeError, Framing, within};
 
 /// The largest answer head read.
 pub(crate) const MAX_ANSWER_HEAD: usize = 64 * 1024;
@@ -130,14 +130,13 @@ pub(crate) fn parse_answer_head(
     }))
 }
 
-/// Reads an answer's body from a connection, piece by piece; hands the
-/// connection to `release` once the body is over (when it can carry
-/// another request).
+/// Reads an answer's body from a connection, piece by piece; lets the
+/// connection go once the body is over (a tunnel then ends, so the owner
+/// stops serving it).
 pub(crate) struct AnswerBody<S> {
     conn: Option<Conn<S>>,
     reading: Reading,
     deadline: Duration,
-    release: Option<Release<S>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -149,12 +148,7 @@ enum Reading {
 
 impl<S: AsyncRead + Unpin + Send + 'static> AnswerBody<S> {
     /// The body of an answer framed by `framing`, on `conn`.
-    pub(crate) fn new(
-        conn: Conn<S>,
-        framing: Framing,
-        deadline: Duration,
-        release: Release<S>,
-    ) -> AnswerBody<S> {
+    pub(crate) fn new(conn: Conn<S>, framing: Framing, deadline: Duration) -> AnswerBody<S> {
         let reading = match framing {
             Framing::Length(length) => Reading::Length(length),
             Framing::Chunked => Reading::Chunked(Chunked::Size),
@@ -164,13 +158,12 @@ impl<S: AsyncRead + Unpin + Send + 'static> AnswerBody<S> {
             conn: Some(conn),
             reading,
             deadline,
-            release: Some(release),
         }
     }
 
     /// The whole body, when it is already read (the usual case: a short
-    /// answer comes in one piece with its head); the connection is
-    /// released at once.
+    /// answer comes in one piece with its head); the connection is let
+    /// go at once.
     pub(crate) fn take_whole(&mut self) -> Option<Bytes> {
         let Reading::Length(length) = self.reading else {
             return None;
@@ -187,9 +180,7 @@ impl<S: AsyncRead + Unpin + Send + 'static> AnswerBody<S> {
 
     fn finish(&mut self) {
         self.reading = Reading::Length(0);
-        if let (Some(conn), Some(release)) = (self.conn.take(), self.release.take()) {
-            release(conn);
-        }
+        self.conn = None;
     }
 
     /// The next piece of the body; none at its end.
@@ -264,8 +255,6 @@ impl<S: AsyncRead + Unpin + Send + 'static> AnswerBody<S> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
 
     use tokio::io::AsyncWriteExt;
 
@@ -414,31 +403,25 @@ mod tests {
         endless.await.unwrap();
     }
 
-    fn released() -> (Arc<AtomicBool>, Release<tokio::io::DuplexStream>) {
-        let flag = Arc::new(AtomicBool::new(false));
-        let set = Arc::clone(&flag);
-        (flag, Box::new(move |_| set.store(true, Ordering::SeqCst)))
+    /// Whether the other end of `server`'s connection let it go.
+    async fn let_go(server: &mut tokio::io::DuplexStream) -> bool {
+        matches!(server.read(&mut [0u8; 1]).await, Ok(0))
     }
 
     #[tokio::test]
     async fn a_body_that_came_with_its_head_is_taken_whole() {
-        let (client, _server) = tokio::io::duplex(64);
+        let (client, mut server) = tokio::io::duplex(64);
         let mut conn = Conn::new(client);
         conn.buf.extend_from_slice(b"hello+next");
-        let (done, release) = released();
-        let mut body = AnswerBody::new(conn, Framing::Length(5), LONG, release);
+        let mut body = AnswerBody::new(conn, Framing::Length(5), LONG);
         assert_eq!(body.take_whole().unwrap(), "hello");
-        assert!(
-            done.load(Ordering::SeqCst),
-            "the connection goes back at once"
-        );
+        assert!(let_go(&mut server).await, "the connection goes at once");
     }
 
     #[tokio::test]
     async fn a_long_body_is_passed_on_as_it_arrives_and_frees_its_connection() {
         let (client, mut server) = tokio::io::duplex(64);
-        let (done, release) = released();
-        let mut body = AnswerBody::new(Conn::new(client), Framing::Length(100_000), LONG, release);
+        let mut body = AnswerBody::new(Conn::new(client), Framing::Length(100_000), LONG);
         assert!(body.take_whole().is_none());
         let writer = tokio::spawn(async move {
             for _ in 0..100 {
@@ -452,15 +435,13 @@ mod tests {
             total += piece.len();
         }
         assert_eq!(total, 100_000);
-        assert!(done.load(Ordering::SeqCst));
-        drop(writer.await.unwrap());
+        assert!(let_go(&mut writer.await.unwrap()).await);
     }
 
     #[tokio::test]
-    async fn a_body_cut_short_is_an_error_and_the_connection_is_not_reused() {
+    async fn a_body_cut_short_is_an_error() {
         let (client, mut server) = tokio::io::duplex(64);
-        let (done, release) = released();
-        let mut body = AnswerBody::new(Conn::new(client), Framing::Length(10), LONG, release);
+        let mut body = AnswerBody::new(Conn::new(client), Framing::Length(10), LONG);
         server.write_all(b"abc").await.unwrap();
         drop(server);
         assert_eq!(body.next().await.unwrap().unwrap(), "abc");
@@ -468,14 +449,12 @@ mod tests {
             body.next().await,
             Err(ExchangeError::Malformed(_))
         ));
-        assert!(!done.load(Ordering::SeqCst));
     }
 
     #[tokio::test]
     async fn chunked_and_close_delimited_bodies() {
         let (client, mut server) = tokio::io::duplex(64);
-        let (done, release) = released();
-        let mut body = AnswerBody::new(Conn::new(client), Framing::Chunked, LONG, release);
+        let mut body = AnswerBody::new(Conn::new(client), Framing::Chunked, LONG);
         server
             .write_all(b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
             .await
@@ -485,11 +464,10 @@ mod tests {
             out.extend_from_slice(&piece);
         }
         assert_eq!(out, b"abcde");
-        assert!(done.load(Ordering::SeqCst));
+        assert!(let_go(&mut server).await);
 
         let (client, mut server) = tokio::io::duplex(64);
-        let (done, release) = released();
-        let mut body = AnswerBody::new(Conn::new(client), Framing::UntilClose, LONG, release);
+        let mut body = AnswerBody::new(Conn::new(client), Framing::UntilClose, LONG);
         server.write_all(b"all of it").await.unwrap();
         drop(server);
         let mut out = Vec::new();
@@ -497,9 +475,5 @@ mod tests {
             out.extend_from_slice(&piece);
         }
         assert_eq!(out, b"all of it");
-        assert!(
-            !done.load(Ordering::SeqCst),
-            "a closed connection is not reused"
-        );
     }
 }

@@ -73,10 +73,6 @@ pub(crate) enum Framing {
     UntilClose,
 }
 
-/// What becomes of a connection once an answer's body is read: back to
-/// its pool, or closed.
-pub(crate) type Release<S> = Box<dyn FnOnce(Conn<S>) + Send>;
-
 /// `future`, or [`ExchangeError::Timeout`] after `deadline`.
 pub(super) async fn within<F: Future>(
     deadline: Duration,

@@ -14,8 +14,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use super::{ExchangeError, Framing, within};
 
 /// How much of a request's body is gathered with its head for the first
-/// write (and kept, so that the request can be sent again on a fresh
-/// connection when a pooled one turns out closed).
+/// write.
 const GATHER: usize = 64 * 1024;
 
 /// A request ready to go: its head and as much of its body as came at
@@ -83,11 +82,6 @@ impl Outgoing {
             start: start.freeze(),
             rest: Some((body, framing)),
         })
-    }
-
-    /// Whether the request is all in memory, so it can be sent again.
-    pub(crate) fn replayable(&self) -> bool {
-        self.rest.is_none()
     }
 
     /// Writes the request to `stream`; the rest of the body as it comes,
@@ -246,7 +240,6 @@ mod tests {
         )
         .await
         .unwrap();
-        assert!(outgoing.replayable());
         assert_eq!(
             written(outgoing).await,
             "POST /socket.io/?EIO=4&transport=polling&sid=abc HTTP/1.1\r\nhost: example.com\r\n\
@@ -308,8 +301,8 @@ mod tests {
         .await
         .unwrap();
         assert!(
-            !outgoing.replayable(),
-            "only the start of a big body is kept"
+            outgoing.rest.is_some(),
+            "only the start of a big body is gathered"
         );
         let text = written(outgoing).await;
         let (_, body) = text.split_once("\r\n\r\n").unwrap();

@@ -18,11 +18,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::{mpsc, oneshot};
 
+use super::tunnel::{Tunnel, Tunnels};
 use super::writer::{self, Writer};
 use super::{preface, writer::HIGH_WATER};
 use crate::peer::frame::{self, FrameError, Kind};
+use crate::sid::InstanceId;
 use crate::worker::exchange::{ExchangeError, read_answer_head};
-use crate::worker::peers::{PeerKey, PeerPool};
+use crate::worker::peers::PeerDialer;
 
 /// The most bytes of one answer's body received and not yet taken by its
 /// client; past it the stream is reset (the client that does not read
@@ -60,17 +62,25 @@ pub(crate) struct LinkRequest<'a> {
     pub(crate) body: &'a [u8],
 }
 
+/// Where a link goes: a worker of a node.
+pub(crate) type PeerKey = (SocketAddr, InstanceId);
+
 /// A worker's links to the workers of other nodes.
 pub(crate) struct Links {
-    pool: Arc<PeerPool>,
+    dialer: Arc<PeerDialer>,
     open: Mutex<HashMap<PeerKey, Arc<Link>>>,
     opening: Mutex<HashMap<PeerKey, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Links {
-    pub(crate) fn new(pool: Arc<PeerPool>) -> Links {
+    /// Whether this node has peer links.
+    pub(crate) fn enabled(&self) -> bool {
+        self.dialer.enabled()
+    }
+
+    pub(crate) fn new(dialer: Arc<PeerDialer>) -> Links {
         Links {
-            pool,
+            dialer,
             open: Mutex::new(HashMap::new()),
             opening: Mutex::new(HashMap::new()),
         }
@@ -92,6 +102,23 @@ impl Links {
             match link.send(&request, deadline).await {
                 Err(LinkError::NotSent) => {}
                 answer => return answer,
+            }
+        }
+        Err(LinkError::Closed)
+    }
+
+    /// Opens a tunnel to the worker `key` names, for a request that does
+    /// not fit a frame (an upgrade, a large or streamed body).
+    pub(crate) async fn tunnel(
+        &self,
+        key: PeerKey,
+        sid: &str,
+        deadline: Duration,
+    ) -> Result<Tunnel, LinkError> {
+        for _ in 0..2 {
+            let link = self.link(key, sid, deadline).await?;
+            if let Some(tunnel) = link.open_tunnel() {
+                return Ok(tunnel);
             }
         }
         Err(LinkError::Closed)
@@ -138,7 +165,7 @@ impl Links {
         deadline: Duration,
     ) -> Result<Arc<Link>, LinkError> {
         let open = |error: &dyn std::fmt::Display| LinkError::Open(error.to_string());
-        let mut conn = self.pool.connect(addr).await.map_err(|e| open(&e))?;
+        let mut conn = self.dialer.connect(addr).await.map_err(|e| open(&e))?;
         let _ = socket2::SockRef::from(&conn.stream).set_tcp_keepalive(
             &socket2::TcpKeepalive::new()
                 .with_time(KEEPALIVE_IDLE)
@@ -157,6 +184,7 @@ impl Links {
         let (read, write) = conn.stream.into_split();
         let link = Arc::new(Link {
             writer: Writer::new(),
+            tunnels: Arc::default(),
             streams: Mutex::new(Streams {
                 next: 0,
                 open: HashMap::new(),
@@ -171,6 +199,7 @@ impl Links {
 /// One link to a worker of another node.
 struct Link {
     writer: Arc<Writer>,
+    tunnels: Arc<Tunnels>,
     streams: Mutex<Streams>,
 }
 
@@ -198,6 +227,25 @@ struct Answer {
 type Piece = Result<Bytes, LinkError>;
 
 impl Link {
+    /// A stream number no open stream or tunnel has.
+    fn next_id(&self, streams: &mut Streams) -> u32 {
+        let mut id = streams.next;
+        while streams.open.contains_key(&id) || self.tunnels.contains(id) {
+            id = id.wrapping_add(1);
+        }
+        streams.next = id.wrapping_add(1);
+        id
+    }
+
+    /// A new tunnel; none once the link is closed.
+    fn open_tunnel(&self) -> Option<Tunnel> {
+        let id = self.next_id(&mut self.streams.lock());
+        let tunnel = self.tunnels.open(id, Arc::clone(&self.writer));
+        self.writer
+            .push(|out| frame::put_open(out, id))
+            .then_some(tunnel)
+    }
+
     async fn send(
         self: &Arc<Self>,
         request: &LinkRequest<'_>,
@@ -206,11 +254,7 @@ impl Link {
         let (head_tx, head_rx) = oneshot::channel();
         let stream = {
             let mut streams = self.streams.lock();
-            let mut id = streams.next;
-            while streams.open.contains_key(&id) {
-                id = id.wrapping_add(1);
-            }
-            streams.next = id.wrapping_add(1);
+            let id = self.next_id(&mut streams);
             streams.open.insert(id, Waiting::Head(head_tx));
             id
         };
@@ -278,6 +322,7 @@ impl Link {
     /// Ends the link: every stream still waiting learns it is closed.
     fn close(&self) {
         self.writer.close();
+        self.tunnels.reset_all();
         let open = std::mem::take(&mut self.streams.lock().open);
         for (_, waiting) in open {
             if let Waiting::Body(more, _) = waiting {
@@ -339,6 +384,9 @@ async fn read_answers(link: Arc<Link>, mut read: OwnedReadHalf, mut buf: BytesMu
 
 /// One frame from the owner.
 fn take_frame(link: &Link, frame: frame::Frame) -> Result<(), LinkError> {
+    if link.tunnels.take(&frame)? {
+        return Ok(());
+    }
     let id = frame.stream;
     match frame.kind {
         Kind::Head => {
@@ -389,7 +437,11 @@ fn take_frame(link: &Link, frame: frame::Frame) -> Result<(), LinkError> {
                 let _ = more.send(Err(LinkError::Closed));
             }
         }
-        Kind::Request => return Err(FrameError::Malformed("a request from the owner").into()),
+        // A window for a tunnel that just ended.
+        Kind::Window => {}
+        Kind::Request | Kind::Open => {
+            return Err(FrameError::Malformed("a request from the owner").into());
+        }
     }
     Ok(())
 }

@@ -11,12 +11,14 @@
 //! `101 Switching Protocols` and frames follow both ways.
 //!
 //! Polling requests with a body of known length up to
-//! [`crate::peer::frame::REQUEST_BODY_MAX`] go over the link; WebSocket
-//! upgrades and larger or streamed bodies take a pooled connection of
-//! their own ([`super::peers`]).
+//! [`crate::peer::frame::REQUEST_BODY_MAX`] travel as one frame each way;
+//! WebSocket upgrades and larger or streamed bodies go through a
+//! [`tunnel`] in the link: a byte stream that carries HTTP/1.1 as a
+//! connection would, with its own window.
 
 pub(crate) mod client;
 pub(crate) mod server;
+pub(crate) mod tunnel;
 mod writer;
 
 /// The query parameter that asks for a link.

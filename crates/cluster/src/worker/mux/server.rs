@@ -14,6 +14,7 @@ use axum::extract::{ConnectInfo, Request};
 use axum::http::header;
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
+use iocluster_engineio::ConnectionLimits;
 use parking_lot::Mutex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -21,6 +22,7 @@ use tokio::task::AbortHandle;
 use tower::ServiceExt;
 
 use super::ACCEPTED;
+use super::tunnel::Tunnels;
 use super::writer::{self, Writer};
 use crate::peer::frame::{self, DATA_MAX, Frame, FrameError, Kind};
 
@@ -34,7 +36,15 @@ type Served = Arc<Mutex<HashMap<u32, Option<AbortHandle>>>>;
 
 /// Serves a link another node's worker asked for: `frames` are the bytes
 /// that followed its request for the link.
-pub(crate) async fn serve_link(mut stream: TcpStream, frames: Bytes, app: Router) {
+/// `app` serves its requests and tunnels (the app as other nodes reach
+/// it: it trusts the client address they give); `limits` are a
+/// connection's, for each tunnel.
+pub(crate) async fn serve_link(
+    mut stream: TcpStream,
+    frames: Bytes,
+    app: Router,
+    limits: ConnectionLimits,
+) {
     if stream.write_all(ACCEPTED).await.is_err() {
         return;
     }
@@ -42,11 +52,19 @@ pub(crate) async fn serve_link(mut stream: TcpStream, frames: Bytes, app: Router
     let writer = Writer::new();
     tokio::spawn(writer::run(Arc::clone(&writer), write));
     let served: Served = Arc::default();
+    let tunnels: Arc<Tunnels> = Arc::default();
+    let link = LinkSide {
+        app,
+        limits,
+        writer: Arc::clone(&writer),
+        served: Arc::clone(&served),
+        tunnels: Arc::clone(&tunnels),
+    };
     let mut buf = BytesMut::from(&frames[..]);
     let result: Result<(), FrameError> = async {
         loop {
             while let Some(frame) = frame::decode(&mut buf)? {
-                take_frame(frame, &app, &writer, &served)?;
+                take_frame(frame, &link)?;
             }
             buf.reserve(READ_CHUNK);
             if !matches!(read.read_buf(&mut buf).await, Ok(n) if n > 0) {
@@ -59,6 +77,7 @@ pub(crate) async fn serve_link(mut stream: TcpStream, frames: Bytes, app: Router
         tracing::debug!(%error, "peer link closed");
     }
     writer.close();
+    tunnels.reset_all();
     for (_, task) in std::mem::take(&mut *served.lock()) {
         if let Some(task) = task {
             task.abort();
@@ -66,47 +85,84 @@ pub(crate) async fn serve_link(mut stream: TcpStream, frames: Bytes, app: Router
     }
 }
 
+/// What serves one link.
+struct LinkSide {
+    app: Router,
+    limits: ConnectionLimits,
+    writer: Arc<Writer>,
+    served: Served,
+    tunnels: Arc<Tunnels>,
+}
+
 /// One frame from the forwarder.
-fn take_frame(
-    frame: Frame,
-    app: &Router,
-    writer: &Arc<Writer>,
-    served: &Served,
-) -> Result<(), FrameError> {
+fn take_frame(frame: Frame, link: &LinkSide) -> Result<(), FrameError> {
+    if link.tunnels.take(&frame)? {
+        return Ok(());
+    }
     let id = frame.stream;
     match frame.kind {
         Kind::Request => {
             let request = frame::read_request(frame.payload)?;
-            {
-                let mut served = served.lock();
-                if served.len() >= MAX_STREAMS || served.contains_key(&id) {
-                    drop(served);
-                    writer.push(|out| frame::put_reset(out, id));
-                    return Ok(());
-                }
-                served.insert(id, None);
+            if !link.reserve(id) {
+                return Ok(());
             }
             let task = tokio::spawn(serve_stream(
                 id,
                 request,
-                app.clone(),
-                Arc::clone(writer),
-                Arc::clone(served),
+                link.app.clone(),
+                Arc::clone(&link.writer),
+                Arc::clone(&link.served),
             ));
-            if let Some(slot) = served.lock().get_mut(&id) {
-                *slot = Some(task.abort_handle());
+            link.spawned(id, &task);
+        }
+        Kind::Open => {
+            if !link.reserve(id) {
+                return Ok(());
             }
+            let tunnel = link.tunnels.open(id, Arc::clone(&link.writer));
+            let (app, limits, served) = (link.app.clone(), link.limits, Arc::clone(&link.served));
+            let task = tokio::spawn(async move {
+                if let Err(error) =
+                    iocluster_engineio::serve_io(tunnel, None, Bytes::new(), app, limits).await
+                {
+                    tracing::debug!(%error, "tunnel ended with an error");
+                }
+                served.lock().remove(&id);
+            });
+            link.spawned(id, &task);
         }
         Kind::Reset => {
-            if let Some(Some(task)) = served.lock().remove(&id) {
+            if let Some(Some(task)) = link.served.lock().remove(&id) {
                 task.abort();
             }
         }
-        Kind::Head | Kind::Data => {
-            return Err(FrameError::Malformed("an answer from the forwarder"));
-        }
+        // For a tunnel that just ended.
+        Kind::Data | Kind::Window => {}
+        Kind::Head => return Err(FrameError::Malformed("an answer from the forwarder")),
     }
     Ok(())
+}
+
+impl LinkSide {
+    /// Makes room for stream `id`; false (and the stream reset) when the
+    /// link serves too many, or `id` is in use.
+    fn reserve(&self, id: u32) -> bool {
+        let mut served = self.served.lock();
+        if served.len() >= MAX_STREAMS || served.contains_key(&id) {
+            drop(served);
+            self.writer.push(|out| frame::put_reset(out, id));
+            return false;
+        }
+        served.insert(id, None);
+        true
+    }
+
+    /// Records the task serving stream `id`, unless it is done already.
+    fn spawned(&self, id: u32, task: &tokio::task::JoinHandle<()>) {
+        if let Some(slot) = self.served.lock().get_mut(&id) {
+            *slot = Some(task.abort_handle());
+        }
+    }
 }
 
 /// Serves one request and sends its answer.
