@@ -256,13 +256,16 @@ fn fits_a_link(request: &Request) -> bool {
 async fn forward_over_link(proxy: &Proxy, key: PeerKey, request: Request) -> Response {
     let (mut parts, body) = request.into_parts();
     let origin = parts.headers.get(header::ORIGIN).cloned();
-    let body =
-        match tokio::time::timeout(proxy.deadline, axum::body::to_bytes(body, REQUEST_BODY_MAX))
-            .await
-        {
+    // A poll has no body: no timer for it.
+    let body = if http_body::Body::is_end_stream(&body) {
+        bytes::Bytes::new()
+    } else {
+        let read = axum::body::to_bytes(body, REQUEST_BODY_MAX);
+        match tokio::time::timeout(proxy.deadline, read).await {
             Ok(Ok(body)) => body,
             _ => return bad_request(proxy, origin.as_ref()),
-        };
+        }
+    };
     let client = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
