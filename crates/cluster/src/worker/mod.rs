@@ -7,8 +7,11 @@
 //! - [`serve`]: what is done with each handed-over descriptor;
 //! - [`proxy`]: requests for another worker's session (on a kept-alive
 //!   connection, or of another node);
-//! - [`peers`]: pooled, authenticated connections to other nodes;
-//! - [`health`]: `/health`, for the TLS port where the master reads nothing;
+//! - [`mux`]: links to the workers of other nodes (requests as frames,
+//!   tunnels for upgrades and large bodies);
+//! - [`peers`]: dialing another node's peer port, authenticated;
+//! - [`front`]: the layer before the app (`/health` on the TLS port, a
+//!   peer's client address, forwarding);
 //! - this file: the run loop, serving → draining → closed.
 
 mod context;

@@ -198,8 +198,9 @@ async fn forward(proxy: &Proxy, owner: InstanceId, request: Request) -> Response
     }
 }
 
-/// Forwards a request to the node that owns its session, over a pooled
-/// peer connection to the owning worker.
+/// Forwards a request to the node that owns its session, over this
+/// worker's link to the owning worker: as a frame when it fits one, else
+/// through a tunnel.
 async fn forward_to_node(proxy: &Proxy, home: SessionHome, request: Request) -> Response {
     let origin = request.headers().get(header::ORIGIN).cloned();
     if !proxy.links.enabled() {
@@ -310,7 +311,7 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     };
     // The owner stopped reading: it may have answered first (a body over
     // its limit gets 413), and that answer is the client's. Or it had
-    // closed the (pooled) connection before the request.
+    // gone before the request.
     match read_answer_head(conn, method, ANSWER_AFTER_WRITE_ERROR).await {
         Ok(head) => Ok(head),
         Err(_)

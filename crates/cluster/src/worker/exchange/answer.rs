@@ -49,7 +49,7 @@ pub(crate) async fn read_answer_head<S: AsyncRead + Unpin>(
             Ok(0) if conn.buf.is_empty() => return Err(ExchangeError::Closed),
             Ok(0) => return Err(ExchangeError::Malformed("truncated head")),
             Ok(_) => {}
-            // A pooled connection the other side reset while idle.
+            // The other side reset the stream before answering.
             Err(error) if conn.buf.is_empty() && error.kind() == io::ErrorKind::ConnectionReset => {
                 return Err(ExchangeError::Closed);
             }
@@ -362,7 +362,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_answer_head_needs_a_whole_head_in_time() {
-        // Closed before a byte: the pooled connection was dead.
+        // Closed before a byte: the other side went away.
         let (client, server) = tokio::io::duplex(1024);
         drop(server);
         let mut conn = Conn::new(client);

@@ -4,7 +4,7 @@
 //! chunked framing, or the end of the stream). No client task, no channel
 //! between tasks, no second parse into `http` types on the way out: the
 //! forwarding worker's costs per request are one write, one read and a
-//! head parse (hyper's pooled client, which this replaces, cost more than
+//! head parse (hyper's pooled client, which this replaced, cost more than
 //! twice that; DESIGN.md "Any node serves any session").
 //!
 //! Every read is bounded: the answer's head by 64 KiB
@@ -27,8 +27,7 @@ pub(crate) use request::{HOP_BY_HOP, Outgoing};
 /// Why a forwarded request got no answer.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ExchangeError {
-    /// The connection closed before a byte of the answer: on a pooled
-    /// connection, the other side had closed it while it was idle.
+    /// The connection closed before a byte of the answer.
     #[error("connection closed before an answer")]
     Closed,
     /// Reading or writing failed.
