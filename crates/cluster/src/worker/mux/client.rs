@@ -14,8 +14,7 @@ use axum::response::Response;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use parking_lot::Mutex;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedReadHalf;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
 use super::tunnel::{Tunnel, Tunnels};
@@ -182,22 +181,12 @@ impl Links {
             return Err(LinkError::Open(format!("answered {}", answer.status)));
         }
         let (read, write) = conn.stream.into_split();
-        let link = Arc::new(Link {
-            writer: Writer::new(),
-            tunnels: Arc::default(),
-            streams: Mutex::new(Streams {
-                next: 0,
-                open: HashMap::new(),
-            }),
-        });
-        tokio::spawn(writer::run(Arc::clone(&link.writer), write));
-        tokio::spawn(read_answers(Arc::clone(&link), read, conn.buf));
-        Ok(link)
+        Ok(Link::start(read, write, conn.buf))
     }
 }
 
 /// One link to a worker of another node.
-struct Link {
+pub(super) struct Link {
     writer: Arc<Writer>,
     tunnels: Arc<Tunnels>,
     streams: Mutex<Streams>,
@@ -227,6 +216,26 @@ struct Answer {
 type Piece = Result<Bytes, LinkError>;
 
 impl Link {
+    /// A link over an accepted connection's halves; `buf` holds what was
+    /// read after the owner's answer.
+    pub(super) fn start<R, W>(read: R, write: W, buf: BytesMut) -> Arc<Link>
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
+        let link = Arc::new(Link {
+            writer: Writer::new(),
+            tunnels: Arc::default(),
+            streams: Mutex::new(Streams {
+                next: 0,
+                open: HashMap::new(),
+            }),
+        });
+        tokio::spawn(writer::run(Arc::clone(&link.writer), write));
+        tokio::spawn(read_answers(Arc::clone(&link), read, buf));
+        link
+    }
+
     /// A stream number no open stream or tunnel has.
     fn next_id(&self, streams: &mut Streams) -> u32 {
         let mut id = streams.next;
@@ -238,7 +247,7 @@ impl Link {
     }
 
     /// A new tunnel; none once the link is closed.
-    fn open_tunnel(&self) -> Option<Tunnel> {
+    pub(super) fn open_tunnel(&self) -> Option<Tunnel> {
         let id = self.next_id(&mut self.streams.lock());
         let tunnel = self.tunnels.open(id, Arc::clone(&self.writer));
         self.writer
@@ -246,7 +255,7 @@ impl Link {
             .then_some(tunnel)
     }
 
-    async fn send(
+    pub(super) async fn send(
         self: &Arc<Self>,
         request: &LinkRequest<'_>,
         deadline: Duration,
@@ -362,7 +371,7 @@ impl Drop for OpenStream {
 
 /// Reads the owner's frames until the link ends, and hands each answer
 /// to its stream.
-async fn read_answers(link: Arc<Link>, mut read: OwnedReadHalf, mut buf: BytesMut) {
+async fn read_answers<R: AsyncRead + Unpin>(link: Arc<Link>, mut read: R, mut buf: BytesMut) {
     let result: Result<(), LinkError> = async {
         loop {
             while let Some(frame) = frame::decode(&mut buf)? {

@@ -50,24 +50,4 @@ pub(crate) fn link_request(bytes: &[u8]) -> Option<usize> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_link_request_is_told_from_a_forwarded_request() {
-        let preface = preface("abc");
-        assert_eq!(link_request(preface.as_bytes()), Some(preface.len()));
-        let mut with_frames = preface.clone().into_bytes();
-        with_frames.extend_from_slice(b"\0\0\0\0\x04\0\0\0\x01");
-        assert_eq!(link_request(&with_frames), Some(preface.len()));
-        assert_eq!(
-            link_request(b"GET /socket.io/?EIO=4&transport=polling&sid=abc HTTP/1.1\r\n\r\n"),
-            None
-        );
-        assert_eq!(
-            link_request(b"GET /?sid=abc&iocluster-link=1 HTTP/1.1\r\n"),
-            None
-        );
-        assert_eq!(link_request(b"\xff\xfe garbage"), None);
-    }
-}
+mod tests;

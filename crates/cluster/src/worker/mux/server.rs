@@ -16,7 +16,7 @@ use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 use iocluster_engineio::ConnectionLimits;
 use parking_lot::Mutex;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::AbortHandle;
 use tower::ServiceExt;
@@ -48,7 +48,21 @@ pub(crate) async fn serve_link(
     if stream.write_all(ACCEPTED).await.is_err() {
         return;
     }
-    let (mut read, write) = stream.into_split();
+    let (read, write) = stream.into_split();
+    serve_frames(read, write, frames, app, limits).await;
+}
+
+/// Serves the frames of a link from `read`, answering on `write`.
+pub(super) async fn serve_frames<R, W>(
+    mut read: R,
+    write: W,
+    frames: Bytes,
+    app: Router,
+    limits: ConnectionLimits,
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let writer = Writer::new();
     tokio::spawn(writer::run(Arc::clone(&writer), write));
     let served: Served = Arc::default();
