@@ -129,8 +129,8 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo build --workspace --examples --bins"
 cargo build --workspace --examples --bins
 
-step "Benchmark smoke test (bench/compare --quick --only iocluster,node,nginx,direct)"
-bench/compare --quick --only iocluster,node,nginx,direct
+step "Benchmark smoke test (bench/compare --quick --only iocluster,node,nginx,nginx-rr,direct)"
+bench/compare --quick --only iocluster,node,nginx,nginx-rr,direct
 
 target_dir="$(cargo metadata --format-version 1 --no-deps \
     | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')"
