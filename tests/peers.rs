@@ -55,19 +55,7 @@ async fn a_session_of_one_node_is_served_through_the_other() {
     let _turn = one_cluster_at_a_time().await;
     let ([a, b], _) = two_nodes().await;
     let session = PollingSession::open(b.addr).await.unwrap().via(a.addr);
-    session.post(&["40"]).await.unwrap();
-    session
-        .get_until(|p| connect_packet_sid(p).is_some())
-        .await
-        .unwrap();
-    for ack in 0..3 {
-        session
-            .post(&[&format!("42{ack}[\"echo\",{ack}]")])
-            .await
-            .unwrap();
-        let expected = format!("43{ack}[{ack}]");
-        session.get_until(|p| p == expected).await.unwrap();
-    }
+    connect_and_echo(&session, 0).await;
 }
 
 #[tokio::test]
@@ -221,19 +209,7 @@ async fn sessions_forwarded_at_once_share_one_link_per_owning_worker() {
     // links, each request in flight held a peer connection of its own.
     let sessions = (0..20).map(|n| async move {
         let session = PollingSession::open(b.addr).await.unwrap().via(a.addr);
-        session.post(&["40"]).await.unwrap();
-        session
-            .get_until(|p| connect_packet_sid(p).is_some())
-            .await
-            .unwrap();
-        for ack in 0..3 {
-            session
-                .post(&[&format!("42{ack}[\"echo\",{n}]")])
-                .await
-                .unwrap();
-            let expected = format!("43{ack}[{n}]");
-            session.get_until(|p| p == expected).await.unwrap();
-        }
+        connect_and_echo(&session, n).await;
     });
     futures_util::future::join_all(sessions).await;
 
@@ -252,6 +228,24 @@ async fn sessions_forwarded_at_once_share_one_link_per_owning_worker() {
         (1..=4).contains(&accepted),
         "{accepted} peer connections for 20 sessions between 2 and 2 workers"
     );
+}
+
+/// Connects `session` to the main namespace, then three events with acks
+/// echo `n` back.
+async fn connect_and_echo(session: &PollingSession, n: usize) {
+    session.post(&["40"]).await.unwrap();
+    session
+        .get_until(|p| connect_packet_sid(p).is_some())
+        .await
+        .unwrap();
+    for ack in 0..3 {
+        session
+            .post(&[&format!("42{ack}[\"echo\",{n}]")])
+            .await
+            .unwrap();
+        let expected = format!("43{ack}[{n}]");
+        session.get_until(|p| p == expected).await.unwrap();
+    }
 }
 
 /// The polling URL of a new session of `node`.

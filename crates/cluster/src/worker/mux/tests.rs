@@ -58,17 +58,24 @@ fn app(dropped: Option<oneshot::Sender<()>>) -> Router {
         )
 }
 
-/// A link to an owner serving `app`.
-fn link_to(app: Router) -> Arc<Link> {
+/// An owner serving `app` on the other end of the pipe returned, until
+/// the link ends.
+fn owner(app: Router) -> (tokio::io::DuplexStream, tokio::task::JoinHandle<()>) {
     let (ours, theirs) = tokio::io::duplex(1 << 20);
     let (their_read, their_write) = tokio::io::split(theirs);
-    tokio::spawn(serve_frames(
+    let serving = tokio::spawn(serve_frames(
         their_read,
         their_write,
         Bytes::new(),
         app,
         ConnectionLimits::default(),
     ));
+    (ours, serving)
+}
+
+/// A link to an owner serving `app`.
+fn link_to(app: Router) -> Arc<Link> {
+    let (ours, _) = owner(app);
     let (read, write) = tokio::io::split(ours);
     Link::start(read, write, BytesMut::new())
 }
@@ -206,35 +213,20 @@ async fn a_link_whose_owner_goes_fails_what_waits_on_it_at_once() {
 
 #[tokio::test]
 async fn garbage_from_the_forwarder_closes_the_link() {
-    let (mut ours, theirs) = tokio::io::duplex(1 << 16);
-    let (their_read, their_write) = tokio::io::split(theirs);
-    let owner = tokio::spawn(serve_frames(
-        their_read,
-        their_write,
-        Bytes::new(),
-        app(None),
-        ConnectionLimits::default(),
-    ));
-    // An unknown frame kind; then an oversized length on a fresh link.
+    // An unknown frame kind.
+    let (mut ours, serving) = owner(app(None));
     ours.write_all(&[0, 0, 0, 0, 99, 0, 0, 0, 1]).await.unwrap();
-    tokio::time::timeout(LONG, owner).await.unwrap().unwrap();
+    tokio::time::timeout(LONG, serving).await.unwrap().unwrap();
     let mut rest = Vec::new();
     ours.read_to_end(&mut rest).await.unwrap();
     assert!(rest.is_empty(), "nothing answered: {rest:?}");
 
-    let (mut ours, theirs) = tokio::io::duplex(1 << 16);
-    let (their_read, their_write) = tokio::io::split(theirs);
-    let owner = tokio::spawn(serve_frames(
-        their_read,
-        their_write,
-        Bytes::new(),
-        app(None),
-        ConnectionLimits::default(),
-    ));
+    // A length over the limit.
+    let (mut ours, serving) = owner(app(None));
     ours.write_all(&[0xff, 0xff, 0xff, 0xff, 1, 0, 0, 0, 1])
         .await
         .unwrap();
-    tokio::time::timeout(LONG, owner).await.unwrap().unwrap();
+    tokio::time::timeout(LONG, serving).await.unwrap().unwrap();
 }
 
 #[test]
