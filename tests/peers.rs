@@ -21,33 +21,32 @@ const SECRET: &str = "static fleet secret";
 /// Two nodes, numbered 1 and 2, that know each other; their peer ports.
 async fn two_nodes() -> ([Master; 2], [u16; 2]) {
     let ports = [free_port(), free_port()];
-    let mut nodes = Vec::new();
-    for (me, other) in [(0, 1), (1, 0)] {
-        let listen = format!("127.0.0.1:{}", ports[me]);
-        let peers = format!("{}=127.0.0.1:{}", other + 1, ports[other]);
-        let id = (me + 1).to_string();
-        nodes.push(
-            Master::start(
-                iocluster_bin(),
-                2,
-                &[
-                    "--node-id",
-                    &id,
-                    "--peer-listen",
-                    &listen,
-                    "--peer-secret",
-                    SECRET,
-                    "--peers",
-                    &peers,
-                ],
-            )
-            .await,
-        );
-    }
-    let Ok(nodes) = <[Master; 2]>::try_from(nodes) else {
-        unreachable!("two nodes were started")
-    };
-    (nodes, ports)
+    let a = start_node(0, ports).await;
+    let b = start_node(1, ports).await;
+    ([a, b], ports)
+}
+
+/// Node `me + 1` of two whose peer ports are `ports`.
+async fn start_node(me: usize, ports: [u16; 2]) -> Master {
+    let other = 1 - me;
+    let listen = format!("127.0.0.1:{}", ports[me]);
+    let peers = format!("{}=127.0.0.1:{}", other + 1, ports[other]);
+    let id = (me + 1).to_string();
+    Master::start(
+        iocluster_bin(),
+        2,
+        &[
+            "--node-id",
+            &id,
+            "--peer-listen",
+            &listen,
+            "--peer-secret",
+            SECRET,
+            "--peers",
+            &peers,
+        ],
+    )
+    .await
 }
 
 #[tokio::test]
@@ -228,6 +227,27 @@ async fn sessions_forwarded_at_once_share_one_link_per_owning_worker() {
         (1..=4).contains(&accepted),
         "{accepted} peer connections for 20 sessions between 2 and 2 workers"
     );
+}
+
+#[tokio::test]
+async fn a_node_that_restarts_is_reached_again_through_the_other() {
+    let _turn = one_cluster_at_a_time().await;
+    let ([a, mut b], ports) = two_nodes().await;
+    let before = PollingSession::open(b.addr).await.unwrap().via(a.addr);
+    connect_and_echo(&before, 1).await;
+
+    // B stops (its links end) and starts again on the same peer port.
+    b.signal(iocluster_testkit::Signal::SIGTERM);
+    assert!(b.wait_exit(iocluster_testkit::WAIT).await.success());
+    let b = start_node(1, ports).await;
+
+    // Its old sessions are gone: their clients hear so at once.
+    let gone = http(a.addr, "GET", &before.target(), b"").await.unwrap();
+    assert_eq!(gone.status, 400);
+    assert_eq!(gone.text(), r#"{"code":1,"message":"Session ID unknown"}"#);
+    // New ones are served through A again.
+    let after = PollingSession::open(b.addr).await.unwrap().via(a.addr);
+    connect_and_echo(&after, 2).await;
 }
 
 /// Connects `session` to the main namespace, then three events with acks

@@ -138,8 +138,16 @@ impl Links {
         if let Some(link) = self.open_link(key) {
             return Ok(link);
         }
-        let link = self.connect(key.0, sid, deadline).await?;
-        self.open.lock().insert(key, Arc::clone(&link));
+        let connected = self.connect(key.0, sid, deadline).await;
+        // Those waiting for this opening hold the lock; later ones find
+        // the link (or open one again).
+        self.opening.lock().remove(&key);
+        let link = connected?;
+        let mut open = self.open.lock();
+        // Links to workers that have gone (a rolling restart gives new
+        // instances) are let go as new links come.
+        open.retain(|_, link| !link.writer.is_closed());
+        open.insert(key, Arc::clone(&link));
         Ok(link)
     }
 

@@ -28,6 +28,8 @@ use crate::peer::frame::{self, DATA_MAX, Frame, FrameError, Kind};
 
 /// The most streams a link serves at once; a request past it is reset.
 const MAX_STREAMS: usize = 65_536;
+/// How long a link is silent before TCP keep-alive probes it.
+const KEEPALIVE_IDLE: std::time::Duration = std::time::Duration::from_secs(10);
 /// Read this much at a time.
 const READ_CHUNK: usize = 64 * 1024;
 
@@ -48,6 +50,12 @@ pub(crate) async fn serve_link(
     if stream.write_all(ACCEPTED).await.is_err() {
         return;
     }
+    // A forwarder that vanished without closing is found by its silence.
+    let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(
+        &socket2::TcpKeepalive::new()
+            .with_time(KEEPALIVE_IDLE)
+            .with_interval(KEEPALIVE_IDLE),
+    );
     let (read, write) = stream.into_split();
     serve_frames(read, write, frames, app, limits).await;
 }
