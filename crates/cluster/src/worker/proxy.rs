@@ -180,22 +180,14 @@ impl Forwarding {
 /// master makes between the two.
 async fn forward(proxy: &Proxy, owner: InstanceId, request: Request) -> Response {
     let origin = request.headers().get(header::ORIGIN).cloned();
-    let mut forwarding = match Forwarding::prepare(proxy, request, false).await {
+    let forwarding = match Forwarding::prepare(proxy, request, false).await {
         Ok(forwarding) => forwarding,
         Err(refused) => return refused,
     };
     let Some(stream) = proxy.link.connect(owner, forwarding.remote).await else {
         return unknown_session(proxy, origin.as_ref());
     };
-    let mut conn = Conn::new(stream);
-    let (outgoing, method) = (&mut forwarding.outgoing, &forwarding.method);
-    match exchange(&mut conn, outgoing, method, proxy.deadline).await {
-        Ok(head) => respond(head, conn, forwarding.client_upgrade, proxy.deadline),
-        Err(error) => {
-            tracing::debug!(%error, "proxied request failed");
-            unknown_session(proxy, origin.as_ref())
-        }
-    }
+    relay(proxy, stream, forwarding, origin.as_ref()).await
 }
 
 /// Forwards a request to the node that owns its session, over this
@@ -217,28 +209,38 @@ async fn forward_to_node(proxy: &Proxy, home: SessionHome, request: Request) -> 
         .sid
         .unwrap_or_default()
         .to_owned();
-    let Forwarding {
-        mut outgoing,
-        method,
-        client_upgrade,
-        ..
-    } = match Forwarding::prepare(proxy, request, true).await {
+    let forwarding = match Forwarding::prepare(proxy, request, true).await {
         Ok(forwarding) => forwarding,
         Err(refused) => return refused,
     };
-    let tunnel = match proxy.links.tunnel(key, &sid, proxy.deadline).await {
-        Ok(tunnel) => tunnel,
+    match proxy.links.tunnel(key, &sid, proxy.deadline).await {
+        Ok(tunnel) => relay(proxy, tunnel, forwarding, origin.as_ref()).await,
         Err(error) => {
             tracing::debug!(node = %home.node, %error, "no tunnel to a peer");
-            return unknown_session(proxy, origin.as_ref());
-        }
-    };
-    let mut conn = Conn::new(tunnel);
-    match exchange(&mut conn, &mut outgoing, &method, proxy.deadline).await {
-        Ok(head) => respond(head, conn, client_upgrade, proxy.deadline),
-        Err(error) => {
-            tracing::debug!(node = %home.node, %error, "request to a peer failed");
             unknown_session(proxy, origin.as_ref())
+        }
+    }
+}
+
+/// Sends a prepared request over `stream` (to the owner of its session)
+/// and gives the client the owner's answer; `Session ID unknown` when
+/// none comes.
+async fn relay<S>(
+    proxy: &Proxy,
+    stream: S,
+    mut forwarding: Forwarding,
+    origin: Option<&HeaderValue>,
+) -> Response
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut conn = Conn::new(stream);
+    let (outgoing, method) = (&mut forwarding.outgoing, &forwarding.method);
+    match exchange(&mut conn, outgoing, method, proxy.deadline).await {
+        Ok(head) => respond(head, conn, forwarding.client_upgrade, proxy.deadline),
+        Err(error) => {
+            tracing::debug!(%error, "forwarded request failed");
+            unknown_session(proxy, origin)
         }
     }
 }
