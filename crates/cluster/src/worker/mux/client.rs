@@ -147,6 +147,12 @@ impl Links {
         // Links to workers that have gone (a rolling restart gives new
         // instances) are let go as new links come.
         open.retain(|_, link| !link.writer.is_closed());
+        if let Some(other) = open.get(&key) {
+            // Another opening won a race (after one that failed): one
+            // link per owner, the new one ends.
+            link.close();
+            return Ok(Arc::clone(other));
+        }
         open.insert(key, Arc::clone(&link));
         Ok(link)
     }
@@ -278,6 +284,7 @@ impl Link {
         let mut open = OpenStream {
             link: Arc::clone(self),
             id: stream,
+            done: false,
         };
         let mut encoded = Ok(());
         let queued = self
@@ -354,19 +361,21 @@ impl Link {
 struct OpenStream {
     link: Arc<Link>,
     id: u32,
+    /// The answer arrived whole.
+    done: bool,
 }
 
 impl OpenStream {
     /// The answer arrived whole: nothing to tell the owner.
     fn finished(&mut self) {
         self.link.streams.lock().open.remove(&self.id);
-        self.id = u32::MAX;
+        self.done = true;
     }
 }
 
 impl Drop for OpenStream {
     fn drop(&mut self) {
-        if self.id == u32::MAX {
+        if self.done {
             return;
         }
         let was_open = self.link.streams.lock().open.remove(&self.id).is_some();
