@@ -227,6 +227,29 @@ async fn sessions_forwarded_at_once_share_one_link_per_owning_worker() {
         (1..=4).contains(&accepted),
         "{accepted} peer connections for 20 sessions between 2 and 2 workers"
     );
+    // A says so too, and counts what crossed its links.
+    let metrics = http(a.admin, "GET", "/metrics", b"").await.unwrap();
+    let metrics = metrics.text();
+    let opened = sum_of(metrics, "iocluster_peer_links_opened_total", "");
+    assert_eq!(opened, accepted, "{metrics}");
+    let frames = sum_of(metrics, "iocluster_peer_link_io_total", "what=\"frames\"");
+    let writes = sum_of(metrics, "iocluster_peer_link_io_total", "what=\"writes\"");
+    // 20 × (a CONNECT, 3 events, the polls): one frame each way at least.
+    assert!(
+        writes > 0 && frames >= writes,
+        "{frames} frames, {writes} writes"
+    );
+    assert!(frames >= 20 * 4, "{frames} frames");
+}
+
+/// The sum of `metric`'s samples (every worker's) whose labels contain
+/// `with`.
+fn sum_of(metrics: &str, metric: &str, with: &str) -> u64 {
+    metrics
+        .lines()
+        .filter(|line| line.starts_with(metric) && line.contains(with))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
 }
 
 #[tokio::test]

@@ -16,6 +16,7 @@ impl WorkerContext {
         metrics.extend(engine_metrics(&EngineStats::now()));
         metrics.extend(socketio_metrics(&SocketIoStats::now()));
         metrics.push(request_metric());
+        metrics.extend(super::mux::stats::metrics());
         for source in &self.counters {
             metrics.extend(source());
         }

@@ -17,6 +17,7 @@ use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
+use super::stats::{LINKS, TUNNELS};
 use super::tunnel::{Tunnel, Tunnels};
 use super::writer::{self, Writer};
 use super::{preface, writer::HIGH_WATER};
@@ -195,6 +196,7 @@ impl Links {
             return Err(LinkError::Open(format!("answered {}", answer.status)));
         }
         let (read, write) = conn.stream.into_split();
+        LINKS.fetch_add(1, Ordering::Relaxed);
         Ok(Link::start(read, write, conn.buf))
     }
 }
@@ -264,6 +266,7 @@ impl Link {
     pub(super) fn open_tunnel(&self) -> Option<Tunnel> {
         let id = self.next_id(&mut self.streams.lock());
         let tunnel = self.tunnels.open(id, Arc::clone(&self.writer));
+        TUNNELS.fetch_add(1, Ordering::Relaxed);
         self.writer
             .push(|out| frame::put_open(out, id))
             .then_some(tunnel)

@@ -18,6 +18,7 @@
 
 pub(crate) mod client;
 pub(crate) mod server;
+pub(crate) mod stats;
 pub(crate) mod tunnel;
 mod writer;
 

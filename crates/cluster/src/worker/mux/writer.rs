@@ -10,11 +10,14 @@
 //! regardless.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 
 use bytes::BytesMut;
 use parking_lot::Mutex;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
+
+use super::stats::{FRAMES, WRITES};
 
 /// The most bytes queued before senders wait.
 pub(super) const HIGH_WATER: usize = 4 * 1024 * 1024;
@@ -56,6 +59,7 @@ impl Writer {
             }
             frame(&mut state.queued);
         }
+        FRAMES.fetch_add(1, Relaxed);
         self.wake.notify_one();
         true
     }
@@ -76,6 +80,7 @@ impl Writer {
                         frame(&mut state.queued);
                     }
                     drop(state);
+                    FRAMES.fetch_add(1, Relaxed);
                     self.wake.notify_one();
                     return true;
                 }
@@ -123,6 +128,7 @@ pub(super) async fn run<W: AsyncWrite + Unpin>(writer: Arc<Writer>, mut stream: 
             std::mem::swap(&mut state.queued, &mut out);
         }
         writer.room.notify_waiters();
+        WRITES.fetch_add(1, Relaxed);
         if stream.write_all(&out).await.is_err() {
             writer.close();
             return;
