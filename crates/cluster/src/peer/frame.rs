@@ -128,10 +128,8 @@ pub(crate) struct RequestFrame {
     pub(crate) body: Bytes,
 }
 
-/// Appends a `Request` frame. The caller keeps the head under
-/// [`FRAME_MAX`] − [`REQUEST_BODY_MAX`] and the body under
-/// [`REQUEST_BODY_MAX`]; strings and headers longer than a u16 are
-/// refused.
+/// Appends a `Request` frame; one over [`FRAME_MAX`], or with a string or
+/// header longer than a u16 allows, is refused (nothing appended).
 pub(crate) fn put_request(
     out: &mut BytesMut,
     stream: u32,
@@ -141,24 +139,17 @@ pub(crate) fn put_request(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(), FrameError> {
-    let head_len: usize = headers
-        .iter()
-        .map(|(name, value)| 4 + name.as_str().len() + value.len())
-        .sum::<usize>()
-        + method.as_str().len()
-        + target.len()
-        + client.map_or(0, str::len)
-        + 8;
-    if head_len + body.len() > FRAME_MAX {
-        return Err(FrameError::TooLarge(head_len + body.len()));
-    }
     let short = |s: usize| u16::try_from(s).map_err(|_| FrameError::Malformed("string too long"));
     short(target.len())?;
-    for (name, value) in headers {
-        short(name.as_str().len())?;
-        short(value.len())?;
-    }
     short(headers.len())?;
+    let mut length = method.as_str().len() + target.len() + client.map_or(0, str::len) + 8;
+    for (name, value) in headers {
+        length += 4 + usize::from(short(name.as_str().len())?) + usize::from(short(value.len())?);
+    }
+    length += body.len();
+    if length > FRAME_MAX {
+        return Err(FrameError::TooLarge(length));
+    }
     put_frame(out, Kind::Request, stream, |out| {
         put_str(out, method.as_str().as_bytes());
         put_str(out, target.as_bytes());

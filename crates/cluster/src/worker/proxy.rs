@@ -205,15 +205,12 @@ async fn forward_to_node(proxy: &Proxy, home: SessionHome, request: Request) -> 
     if fits_a_link(&request) {
         return forward_over_link(proxy, key, request).await;
     }
-    let sid = EngineQuery::parse(request.uri().query().unwrap_or(""))
-        .sid
-        .unwrap_or_default()
-        .to_owned();
+    let query = request.uri().query().unwrap_or("").to_owned();
     let forwarding = match Forwarding::prepare(proxy, request, true).await {
         Ok(forwarding) => forwarding,
         Err(refused) => return refused,
     };
-    match proxy.links.tunnel(key, &sid, proxy.deadline).await {
+    match proxy.links.tunnel(key, &query, proxy.deadline).await {
         Ok(tunnel) => relay(proxy, tunnel, forwarding, origin.as_ref()).await,
         Err(error) => {
             tracing::debug!(node = %home.node, %error, "no tunnel to a peer");
@@ -277,9 +274,7 @@ async fn forward_over_link(proxy: &Proxy, key: PeerKey, request: Request) -> Res
         parts.headers.remove(*name);
     }
     let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let sid = EngineQuery::parse(parts.uri.query().unwrap_or(""))
-        .sid
-        .unwrap_or_default();
+    let query = parts.uri.query().unwrap_or("");
     let request = LinkRequest {
         method: &parts.method,
         target,
@@ -287,7 +282,7 @@ async fn forward_over_link(proxy: &Proxy, key: PeerKey, request: Request) -> Res
         headers: &parts.headers,
         body: &body,
     };
-    match proxy.links.send(key, sid, request, proxy.deadline).await {
+    match proxy.links.send(key, query, request, proxy.deadline).await {
         Ok(response) => response,
         Err(error) => {
             tracing::debug!(%error, "request over a peer link failed");

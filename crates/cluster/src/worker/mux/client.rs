@@ -13,14 +13,15 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
+use iocluster_engineio::EngineQuery;
 use parking_lot::Mutex;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
 use super::stats::{LINKS, TUNNELS};
 use super::tunnel::{Tunnel, Tunnels};
 use super::writer::{self, Writer};
-use super::{preface, writer::HIGH_WATER};
+use super::{keep_alive, preface, read_frames, writer::HIGH_WATER};
 use crate::peer::frame::{self, FrameError, Kind};
 use crate::sid::InstanceId;
 use crate::worker::exchange::{ExchangeError, read_answer_head};
@@ -30,10 +31,6 @@ use crate::worker::peers::PeerDialer;
 /// client; past it the stream is reset (the client that does not read
 /// loses its answer, and holds no more memory).
 const STREAM_QUEUED_MAX: usize = 2 * HIGH_WATER;
-/// How long an idle link is kept without TCP keep-alive probes.
-const KEEPALIVE_IDLE: Duration = Duration::from_secs(10);
-/// Read this much at a time.
-const READ_CHUNK: usize = 64 * 1024;
 
 /// Why a request got no answer over a link.
 #[derive(Debug, thiserror::Error)]
@@ -86,19 +83,20 @@ impl Links {
         }
     }
 
-    /// Sends `request` for the session `sid` to the worker `key` names and
-    /// returns its answer; the body of an answer that did not come whole
-    /// arrives as the client reads it, each piece within `deadline`.
+    /// Sends `request` (for the session its `query` names) to the worker
+    /// `key` names and returns its answer; the body of an answer that did
+    /// not come whole arrives as the client reads it, each piece within
+    /// `deadline`.
     pub(crate) async fn send(
         &self,
         key: PeerKey,
-        sid: &str,
+        query: &str,
         request: LinkRequest<'_>,
         deadline: Duration,
     ) -> Result<Response, LinkError> {
         // A link found closed before the request went out is replaced once.
         for _ in 0..2 {
-            let link = self.link(key, sid, deadline).await?;
+            let link = self.link(key, query, deadline).await?;
             match link.send(&request, deadline).await {
                 Err(LinkError::NotSent) => {}
                 answer => return answer,
@@ -112,11 +110,11 @@ impl Links {
     pub(crate) async fn tunnel(
         &self,
         key: PeerKey,
-        sid: &str,
+        query: &str,
         deadline: Duration,
     ) -> Result<Tunnel, LinkError> {
         for _ in 0..2 {
-            let link = self.link(key, sid, deadline).await?;
+            let link = self.link(key, query, deadline).await?;
             if let Some(tunnel) = link.open_tunnel() {
                 return Ok(tunnel);
             }
@@ -128,7 +126,7 @@ impl Links {
     async fn link(
         &self,
         key: PeerKey,
-        sid: &str,
+        query: &str,
         deadline: Duration,
     ) -> Result<Arc<Link>, LinkError> {
         if let Some(link) = self.open_link(key) {
@@ -139,7 +137,7 @@ impl Links {
         if let Some(link) = self.open_link(key) {
             return Ok(link);
         }
-        let connected = self.connect(key.0, sid, deadline).await;
+        let connected = self.connect(key.0, query, deadline).await;
         // Those waiting for this opening hold the lock; later ones find
         // the link (or open one again).
         self.opening.lock().remove(&key);
@@ -170,21 +168,18 @@ impl Links {
         }
     }
 
-    /// Connects to the peer port at `addr` and asks the owner of `sid`
-    /// for a link.
+    /// Connects to the peer port at `addr` and asks the owner of the
+    /// session `query` names for a link.
     async fn connect(
         &self,
         addr: SocketAddr,
-        sid: &str,
+        query: &str,
         deadline: Duration,
     ) -> Result<Arc<Link>, LinkError> {
         let open = |error: &dyn std::fmt::Display| LinkError::Open(error.to_string());
         let mut conn = self.dialer.connect(addr).await.map_err(|e| open(&e))?;
-        let _ = socket2::SockRef::from(&conn.stream).set_tcp_keepalive(
-            &socket2::TcpKeepalive::new()
-                .with_time(KEEPALIVE_IDLE)
-                .with_interval(KEEPALIVE_IDLE),
-        );
+        keep_alive(&conn.stream);
+        let sid = EngineQuery::parse(query).sid.unwrap_or_default();
         let asked = tokio::time::timeout(deadline, conn.stream.write_all(preface(sid).as_bytes()))
             .await
             .map_err(|_| LinkError::Timeout)?;
@@ -391,21 +386,8 @@ impl Drop for OpenStream {
 
 /// Reads the owner's frames until the link ends, and hands each answer
 /// to its stream.
-async fn read_answers<R: AsyncRead + Unpin>(link: Arc<Link>, mut read: R, mut buf: BytesMut) {
-    let result: Result<(), LinkError> = async {
-        loop {
-            while let Some(frame) = frame::decode(&mut buf)? {
-                take_frame(&link, frame)?;
-            }
-            buf.reserve(READ_CHUNK);
-            let read = read.read_buf(&mut buf).await;
-            if !matches!(read, Ok(n) if n > 0) {
-                return Err(LinkError::Closed);
-            }
-        }
-    }
-    .await;
-    if let Err(error) = result {
+async fn read_answers<R: AsyncRead + Unpin>(link: Arc<Link>, mut read: R, buf: BytesMut) {
+    if let Err(error) = read_frames(&mut read, buf, |frame| take_frame(&link, frame)).await {
         tracing::debug!(%error, "peer link ended");
     }
     link.close();

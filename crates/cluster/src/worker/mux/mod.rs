@@ -22,6 +22,51 @@ pub(crate) mod stats;
 pub(crate) mod tunnel;
 mod writer;
 
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::net::TcpStream;
+
+use crate::peer::frame::{self, Frame, FrameError};
+
+/// How long a link is silent before TCP keep-alive probes it (both ends:
+/// a peer that vanished without closing is found by its silence).
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(10);
+/// Read this much at a time.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Turns TCP keep-alive on for a link's connection.
+fn keep_alive(stream: &TcpStream) {
+    let probes = socket2::TcpKeepalive::new()
+        .with_time(KEEPALIVE_IDLE)
+        .with_interval(KEEPALIVE_IDLE);
+    let _ = socket2::SockRef::from(stream).set_tcp_keepalive(&probes);
+}
+
+/// Reads a link's frames (`buf`: what was read already) and gives each to
+/// `take` until the other side closes (`Ok`), a frame is malformed or
+/// `take` refuses one (`Err`).
+async fn read_frames<R, E>(
+    read: &mut R,
+    mut buf: BytesMut,
+    mut take: impl FnMut(Frame) -> Result<(), E>,
+) -> Result<(), E>
+where
+    R: AsyncRead + Unpin,
+    E: From<FrameError>,
+{
+    loop {
+        while let Some(frame) = frame::decode(&mut buf)? {
+            take(frame)?;
+        }
+        buf.reserve(READ_CHUNK);
+        if !matches!(read.read_buf(&mut buf).await, Ok(n) if n > 0) {
+            return Ok(());
+        }
+    }
+}
+
 /// The query parameter that asks for a link.
 const LINK_QUERY: &str = "iocluster-link=1";
 

@@ -16,22 +16,18 @@ use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 use iocluster_engineio::ConnectionLimits;
 use parking_lot::Mutex;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::AbortHandle;
 use tower::ServiceExt;
 
-use super::ACCEPTED;
 use super::tunnel::Tunnels;
 use super::writer::{self, Writer};
+use super::{ACCEPTED, keep_alive, read_frames};
 use crate::peer::frame::{self, DATA_MAX, Frame, FrameError, Kind};
 
 /// The most streams a link serves at once; a request past it is reset.
 const MAX_STREAMS: usize = 65_536;
-/// How long a link is silent before TCP keep-alive probes it.
-const KEEPALIVE_IDLE: std::time::Duration = std::time::Duration::from_secs(10);
-/// Read this much at a time.
-const READ_CHUNK: usize = 64 * 1024;
 
 /// The streams being served: each one's task, once it is spawned.
 type Served = Arc<Mutex<HashMap<u32, Option<AbortHandle>>>>;
@@ -50,12 +46,7 @@ pub(crate) async fn serve_link(
     if stream.write_all(ACCEPTED).await.is_err() {
         return;
     }
-    // A forwarder that vanished without closing is found by its silence.
-    let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(
-        &socket2::TcpKeepalive::new()
-            .with_time(KEEPALIVE_IDLE)
-            .with_interval(KEEPALIVE_IDLE),
-    );
+    keep_alive(&stream);
     let (read, write) = stream.into_split();
     serve_frames(read, write, frames, app, limits).await;
 }
@@ -82,20 +73,9 @@ pub(super) async fn serve_frames<R, W>(
         served: Arc::clone(&served),
         tunnels: Arc::clone(&tunnels),
     };
-    let mut buf = BytesMut::from(&frames[..]);
-    let result: Result<(), FrameError> = async {
-        loop {
-            while let Some(frame) = frame::decode(&mut buf)? {
-                take_frame(frame, &link)?;
-            }
-            buf.reserve(READ_CHUNK);
-            if !matches!(read.read_buf(&mut buf).await, Ok(n) if n > 0) {
-                return Ok(());
-            }
-        }
-    }
-    .await;
-    if let Err(error) = result {
+    let buf = BytesMut::from(&frames[..]);
+    let read = read_frames(&mut read, buf, |frame| take_frame(frame, &link)).await;
+    if let Err(error) = read {
         tracing::debug!(%error, "peer link closed");
     }
     writer.close();
