@@ -9,6 +9,12 @@
 //! A setup whose clients are split over two servers has two parts: their
 //! rates add up, their latencies keep the worse one (p50 and p99 apart),
 //! and memory per session is the summed growth over the summed sessions.
+//! A run of several rounds (`bench/compare --rounds N`, each line with its
+//! `round`) shows each system's median round (protocol errors of every
+//! round added up), and, when it has both nginx fleets, a table of the
+//! round-robin fleet over the sticky one, round by round: each round
+//! measured the two minutes apart at most, so their ratio is the figure
+//! this machine's drift disturbs least.
 //!
 //! Most rows are a rate (higher is better); `hold` is memory per session
 //! and `fanout-rate` (a fixed broadcast rate, so its throughput is the
@@ -99,6 +105,17 @@ struct Cell {
     skipped: Option<String>,
     /// nginx: CPU seconds each backend used during the run.
     backend_cpu_s: Vec<f64>,
+    /// nginx: the backends' public-port requests (`iocluster_requests_total`):
+    /// served (every request once, by the node that owns its session) and
+    /// forwarded to the other node (by the node it landed on).
+    requests: Option<(u64, u64)>,
+}
+
+impl Cell {
+    /// Whether the cell holds a measurement.
+    fn measured(&self) -> bool {
+        self.failed.is_none() && self.skipped.is_none()
+    }
 }
 
 fn main() -> ExitCode {
@@ -114,8 +131,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let (cells, labels) = collect(&text);
+    let (rounds, labels) = collect(&text);
+    let cells = medians(&rounds);
     print!("{}", tables(&cells, &labels));
+    print!("{}", round_robin_table(&rounds, &labels));
     if let Err(error) = chart(&cells, &labels, &args[2]) {
         eprintln!("bench-chart: cannot draw {}: {error}", args[2]);
         return ExitCode::from(1);
@@ -126,12 +145,15 @@ fn main() -> ExitCode {
 /// The cells by (scenario, system) and the label of each scenario.
 type Cells = BTreeMap<(String, String), Cell>;
 
-/// Folds the JSON lines into one cell per scenario and system.
-fn collect(text: &str) -> (Cells, BTreeMap<String, String>) {
-    let mut cells = Cells::new();
+/// The cells by (scenario, system, round).
+type Rounds = BTreeMap<(String, String, u64), Cell>;
+
+/// Folds the JSON lines into one cell per scenario, system and round.
+fn collect(text: &str) -> (Rounds, BTreeMap<String, String>) {
+    let mut cells = Rounds::new();
     let mut labels = BTreeMap::new();
     // hold: summed growth and sessions, divided at the end.
-    let mut growth: BTreeMap<(String, String), f64> = BTreeMap::new();
+    let mut growth: BTreeMap<(String, String, u64), f64> = BTreeMap::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let Ok(row) = serde_json::from_str::<Value>(line) else {
             eprintln!("bench-chart: skipping a line that is not JSON: {line}");
@@ -144,10 +166,18 @@ fn collect(text: &str) -> (Cells, BTreeMap<String, String>) {
                 .entry(scenario.clone())
                 .or_insert_with(|| label.to_string());
         }
-        let key = (scenario.clone(), system);
+        let round = row["round"].as_u64().unwrap_or(1);
+        let key = (scenario.clone(), system, round);
         let cell = cells.entry(key.clone()).or_default();
         if let Some(cpu) = row["backend_cpu_s"].as_array() {
             cell.backend_cpu_s = cpu.iter().filter_map(Value::as_f64).collect();
+        }
+        let requests = &row["requests"];
+        if let (Some(served), Some(forwarded)) = (
+            requests["served"].as_u64(),
+            requests["forwarded_to_node"].as_u64(),
+        ) {
+            cell.requests = Some((served, forwarded));
         }
         if let Some(reason) = row["skipped"].as_str() {
             cell.skipped = Some(reason.to_string());
@@ -188,6 +218,85 @@ fn collect(text: &str) -> (Cells, BTreeMap<String, String>) {
         }
     }
     (cells, labels)
+}
+
+/// Each scenario and system's median round (the lower middle one of an
+/// even count), with the protocol errors and missing deliveries of every
+/// round, and a failure when any round failed.
+fn medians(rounds: &Rounds) -> Cells {
+    let mut grouped: BTreeMap<(String, String), Vec<&Cell>> = BTreeMap::new();
+    for ((scenario, system, _), cell) in rounds {
+        grouped
+            .entry((scenario.clone(), system.clone()))
+            .or_default()
+            .push(cell);
+    }
+    grouped
+        .into_iter()
+        .map(|(key, mut cells)| {
+            cells.sort_by(|a, b| a.value.total_cmp(&b.value));
+            let mut median = cells[(cells.len() - 1) / 2].clone();
+            median.errors = cells.iter().map(|c| c.errors).sum();
+            median.missing = cells.iter().map(|c| c.missing).sum();
+            if median.failed.is_none() {
+                median.failed = cells.iter().find_map(|c| c.failed.clone());
+            }
+            (key, median)
+        })
+        .collect()
+}
+
+/// The round-robin fleet (`nginx-rr`) over the sticky one (`nginx`) on
+/// each rate row both ran: each round's ratio, their median, and the share
+/// of the round-robin fleet's requests that were forwarded. Empty when the
+/// run had no round-robin fleet.
+fn round_robin_table(rounds: &Rounds, labels: &BTreeMap<String, String>) -> String {
+    let mut out = String::new();
+    for (scenario, measure) in SCENARIOS {
+        if !matches!(measure, Measure::Rate(_)) {
+            continue;
+        }
+        let fleet = |system: &str| -> Vec<(u64, &Cell)> {
+            rounds
+                .iter()
+                .filter(|((s, sys, _), cell)| s == scenario && sys == system && cell.measured())
+                .map(|((_, _, round), cell)| (*round, cell))
+                .collect()
+        };
+        let (sticky, round_robin) = (fleet("nginx"), fleet("nginx-rr"));
+        let mut ratios: Vec<f64> = round_robin
+            .iter()
+            .filter_map(|(round, rr)| {
+                let (_, sticky) = sticky.iter().find(|(r, _)| r == round)?;
+                (sticky.value > 0.0).then(|| rr.value / sticky.value)
+            })
+            .collect();
+        if ratios.is_empty() {
+            continue;
+        }
+        if out.is_empty() {
+            out.push_str("\nRound-robin nginx with no stickiness (`nginx-rr`, the nodes forwarding each other's sessions) over the sticky fleet (`nginx`, `hash $remote_addr`), round by round:\n\n");
+            out.push_str("| scenario | each round: round-robin ÷ sticky | median | requests forwarded |\n|---|---|---:|---:|\n");
+        }
+        let each: Vec<String> = ratios.iter().map(|r| format!("{r:.2}×")).collect();
+        ratios.sort_by(f64::total_cmp);
+        let median = ratios[(ratios.len() - 1) / 2];
+        let (served, forwarded) = round_robin
+            .iter()
+            .filter_map(|(_, cell)| cell.requests)
+            .fold((0, 0), |(s, f), (served, fwd)| (s + served, f + fwd));
+        let share = match served {
+            0 => "—".to_string(),
+            all => format!("{:.0} %", 100.0 * forwarded as f64 / all as f64),
+        };
+        let label = labels.get(scenario).map_or(scenario, String::as_str);
+        let _ = writeln!(
+            out,
+            "| {label} | {} | **{median:.3}×** | {share} |",
+            each.join(", ")
+        );
+    }
+    out
 }
 
 /// The larger of two latencies, either of which may be missing.
@@ -470,4 +579,50 @@ fn short_name(i: usize) -> String {
     ["iocluster", "Node", "socketioxide", "nginx+2", "direct 2"]
         .get(i)
         .map_or(String::new(), |s| s.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(system: &str, scenario: &str, round: u64, per_second: f64, errors: u64) -> String {
+        format!(
+            r#"{{"system":"{system}","scenario":"{scenario}","label":"L","part":0,"round":{round},"requests":{{"served":30,"forwarded_to_node":10}},"report":{{"per_second":{per_second},"error_total":{errors}}}}}"#
+        )
+    }
+
+    #[test]
+    fn a_system_shows_its_median_round_with_every_rounds_errors() {
+        let text = [
+            line("nginx", "echo-polling", 1, 300.0, 0),
+            line("nginx", "echo-polling", 2, 100.0, 2),
+            line("nginx", "echo-polling", 3, 200.0, 1),
+        ]
+        .join("\n");
+        let (rounds, _) = collect(&text);
+        let cells = medians(&rounds);
+        let cell = &cells[&("echo-polling".to_string(), "nginx".to_string())];
+        assert_eq!((cell.value, cell.errors), (200.0, 3));
+    }
+
+    #[test]
+    fn the_round_robin_table_pairs_rounds_and_takes_the_median_ratio() {
+        let text = [
+            line("nginx", "echo-polling", 1, 100.0, 0),
+            line("nginx-rr", "echo-polling", 1, 90.0, 0),
+            line("nginx", "echo-polling", 2, 200.0, 0),
+            line("nginx-rr", "echo-polling", 2, 140.0, 0),
+            line("nginx", "echo-polling", 3, 100.0, 0),
+            line("nginx-rr", "echo-polling", 3, 80.0, 0),
+        ]
+        .join("\n");
+        let (rounds, labels) = collect(&text);
+        let table = round_robin_table(&rounds, &labels);
+        assert!(
+            table.contains("| L | 0.90×, 0.70×, 0.80× | **0.800×** | 33 % |"),
+            "{table}"
+        );
+        let (rounds, labels) = collect(&line("nginx", "echo-polling", 1, 100.0, 0));
+        assert_eq!(round_robin_table(&rounds, &labels), "");
+    }
 }

@@ -15,10 +15,13 @@
 //! | `Window` (6) | either way in a tunnel | credit: how many more bytes may come (u32) |
 //!
 //! Strings and header values carry a u16 length, header lists a u16
-//! count; a request's body and an answer's body bytes take the rest of
+//! count; the client's address is a family byte (0: none, 4, 6), its
+//! address bytes and a u16 port; a request's body and an answer's body bytes take the rest of
 //! the payload. Every frame is at most [`FRAME_MAX`] bytes of payload.
 //! Decoding never panics: anything malformed is a [`FrameError`], and the
 //! link that carried it is closed.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -69,7 +72,7 @@ pub(crate) struct Frame {
 }
 
 /// Why a link's bytes are not frames.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub(crate) enum FrameError {
     #[error("frame of {0} bytes, over the limit")]
     TooLarge(usize),
@@ -123,29 +126,35 @@ pub(crate) struct RequestFrame {
     /// Path and query.
     pub(crate) target: String,
     /// The client's address, as the forwarding node saw it.
-    pub(crate) client: Option<String>,
+    pub(crate) client: Option<SocketAddr>,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
 }
 
-/// Appends a `Request` frame; one over [`FRAME_MAX`], or with a string or
-/// header longer than a u16 allows, is refused (nothing appended).
+/// Appends a `Request` frame with the `headers` that `keep` keeps (the
+/// connection's own are not the request's); one over [`FRAME_MAX`], or
+/// with a string or header longer than a u16 allows, is refused (nothing
+/// appended).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn put_request(
     out: &mut BytesMut,
     stream: u32,
     method: &Method,
     target: &str,
-    client: Option<&str>,
+    client: Option<SocketAddr>,
     headers: &HeaderMap,
+    keep: impl Fn(&HeaderName) -> bool,
     body: &[u8],
 ) -> Result<(), FrameError> {
     let short = |s: usize| u16::try_from(s).map_err(|_| FrameError::Malformed("string too long"));
     short(target.len())?;
-    short(headers.len())?;
-    let mut length = method.as_str().len() + target.len() + client.map_or(0, str::len) + 8;
-    for (name, value) in headers {
+    let mut length = method.as_str().len() + target.len() + 4 + 19 + 2;
+    let mut count = 0;
+    for (name, value) in headers.iter().filter(|(name, _)| keep(name)) {
         length += 4 + usize::from(short(name.as_str().len())?) + usize::from(short(value.len())?);
+        count += 1;
     }
+    short(count)?;
     length += body.len();
     if length > FRAME_MAX {
         return Err(FrameError::TooLarge(length));
@@ -153,8 +162,12 @@ pub(crate) fn put_request(
     put_frame(out, Kind::Request, stream, |out| {
         put_str(out, method.as_str().as_bytes());
         put_str(out, target.as_bytes());
-        put_str(out, client.unwrap_or("").as_bytes());
-        put_headers(out, headers);
+        put_addr(out, client);
+        out.put_u16(count as u16);
+        for (name, value) in headers.iter().filter(|(name, _)| keep(name)) {
+            put_str(out, name.as_str().as_bytes());
+            put_str(out, value.as_bytes());
+        }
         out.put_slice(body);
     });
     Ok(())
@@ -166,13 +179,7 @@ pub(crate) fn read_request(mut payload: Bytes) -> Result<RequestFrame, FrameErro
         .map_err(|_| FrameError::Malformed("method"))?;
     let target = String::from_utf8(take_str(&mut payload)?.to_vec())
         .map_err(|_| FrameError::Malformed("target"))?;
-    let client = take_str(&mut payload)?;
-    let client = match client.is_empty() {
-        true => None,
-        false => {
-            Some(String::from_utf8(client.to_vec()).map_err(|_| FrameError::Malformed("client"))?)
-        }
-    };
+    let client = take_addr(&mut payload)?;
     let headers = take_headers(&mut payload)?;
     Ok(RequestFrame {
         method,
@@ -272,6 +279,47 @@ pub(crate) fn read_window(mut payload: Bytes) -> Result<usize, FrameError> {
     Ok(payload.get_u32() as usize)
 }
 
+fn put_addr(out: &mut BytesMut, addr: Option<SocketAddr>) {
+    match addr.map(|addr| (addr.ip(), addr.port())) {
+        None => out.put_u8(0),
+        Some((IpAddr::V4(ip), port)) => {
+            out.put_u8(4);
+            out.put_slice(&ip.octets());
+            out.put_u16(port);
+        }
+        Some((IpAddr::V6(ip), port)) => {
+            out.put_u8(6);
+            out.put_slice(&ip.octets());
+            out.put_u16(port);
+        }
+    }
+}
+
+fn take_addr(payload: &mut Bytes) -> Result<Option<SocketAddr>, FrameError> {
+    let truncated = FrameError::Malformed("truncated");
+    let family = payload.try_get_u8().map_err(|_| truncated.clone())?;
+    let ip = match family {
+        0 => return Ok(None),
+        4 => {
+            let mut octets = [0; 4];
+            payload
+                .try_copy_to_slice(&mut octets)
+                .map_err(|_| truncated.clone())?;
+            IpAddr::V4(Ipv4Addr::from(octets))
+        }
+        6 => {
+            let mut octets = [0; 16];
+            payload
+                .try_copy_to_slice(&mut octets)
+                .map_err(|_| truncated.clone())?;
+            IpAddr::V6(Ipv6Addr::from(octets))
+        }
+        _ => return Err(FrameError::Malformed("client address family")),
+    };
+    let port = payload.try_get_u16().map_err(|_| truncated)?;
+    Ok(Some(SocketAddr::new(ip, port)))
+}
+
 fn put_str(out: &mut BytesMut, s: &[u8]) {
     out.put_u16(s.len() as u16);
     out.put_slice(s);
@@ -341,30 +389,55 @@ mod tests {
     fn a_request_comes_out_as_it_went_in() {
         let mut buf = BytesMut::new();
         let target = "/socket.io/?EIO=4&transport=polling&sid=abc";
-        put_request(
-            &mut buf,
-            7,
-            &Method::POST,
-            target,
-            Some("10.0.0.1:5000"),
-            &headers(),
-            b"4hello",
-        )
-        .unwrap();
-        let frame = one(&mut buf);
-        assert_eq!((frame.kind, frame.stream), (Kind::Request, 7));
-        let request = read_request(frame.payload).unwrap();
+        for client in [None, Some("10.0.0.1:5000"), Some("[2001:db8::7]:65535")] {
+            let client = client.map(|c| c.parse::<SocketAddr>().unwrap());
+            let mut sent = headers();
+            sent.insert("connection", HeaderValue::from_static("keep-alive"));
+            let keep = |name: &HeaderName| name != "connection";
+            put_request(
+                &mut buf,
+                7,
+                &Method::POST,
+                target,
+                client,
+                &sent,
+                keep,
+                b"4hello",
+            )
+            .unwrap();
+            let frame = one(&mut buf);
+            assert_eq!((frame.kind, frame.stream), (Kind::Request, 7));
+            let request = read_request(frame.payload).unwrap();
+            assert_eq!(
+                request,
+                RequestFrame {
+                    method: Method::POST,
+                    target: target.to_owned(),
+                    client,
+                    headers: headers(),
+                    body: Bytes::from_static(b"4hello"),
+                }
+            );
+            assert!(buf.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_client_address_of_an_unknown_family_is_malformed() {
+        let mut buf = BytesMut::new();
+        let client = Some("10.0.0.1:5000".parse().unwrap());
+        let all = |_: &HeaderName| true;
+        put_request(&mut buf, 1, &Method::GET, "/", client, &headers(), all, b"").unwrap();
+        let payload = one(&mut buf).payload;
+        let mut forged = payload.to_vec();
+        // The family byte follows the method ("GET") and the target ("/").
+        let family = 2 + 3 + 2 + 1;
+        assert_eq!(forged[family], 4);
+        forged[family] = 5;
         assert_eq!(
-            request,
-            RequestFrame {
-                method: Method::POST,
-                target: target.to_owned(),
-                client: Some("10.0.0.1:5000".to_owned()),
-                headers: headers(),
-                body: Bytes::from_static(b"4hello"),
-            }
+            read_request(Bytes::from(forged)).unwrap_err(),
+            FrameError::Malformed("client address family")
         );
-        assert!(buf.is_empty());
     }
 
     #[test]
@@ -433,6 +506,7 @@ mod tests {
             "/",
             None,
             &HeaderMap::new(),
+            |_| true,
             &body,
         );
         assert!(matches!(error, Err(FrameError::TooLarge(_))));
@@ -441,7 +515,18 @@ mod tests {
     #[test]
     fn truncated_payloads_are_malformed() {
         let mut buf = BytesMut::new();
-        put_request(&mut buf, 1, &Method::GET, "/x", None, &headers(), b"").unwrap();
+        let client = Some("[::1]:80".parse().unwrap());
+        put_request(
+            &mut buf,
+            1,
+            &Method::GET,
+            "/x",
+            client,
+            &headers(),
+            |_| true,
+            b"",
+        )
+        .unwrap();
         let payload = one(&mut buf).payload;
         for cut in 0..payload.len() {
             assert!(read_request(payload.slice(..cut)).is_err(), "cut at {cut}");

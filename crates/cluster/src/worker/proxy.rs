@@ -20,14 +20,14 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hyper_util::rt::TokioIo;
 use iocluster_engineio::{Cors, EngineQuery, ErrorCode, RequestError};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use super::exchange::{
-    AnswerBody, AnswerHead, Conn, ExchangeError, HOP_BY_HOP, Outgoing, read_answer_head,
+    AnswerBody, AnswerHead, Conn, ExchangeError, Outgoing, hop_by_hop, read_answer_head,
 };
 use super::link::MasterLink;
 use super::mux::client::{LinkRequest, Links, PeerKey};
@@ -254,7 +254,7 @@ fn fits_a_link(request: &Request) -> bool {
 /// Forwards a request over the link to the worker `key` names, which
 /// owns its session.
 async fn forward_over_link(proxy: &Proxy, key: PeerKey, request: Request) -> Response {
-    let (mut parts, body) = request.into_parts();
+    let (parts, body) = request.into_parts();
     let origin = parts.headers.get(header::ORIGIN).cloned();
     // A poll has no body: no timer for it.
     let body = if http_body::Body::is_end_stream(&body) {
@@ -269,17 +269,15 @@ async fn forward_over_link(proxy: &Proxy, key: PeerKey, request: Request) -> Res
     let client = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.to_string());
-    for name in HOP_BY_HOP.iter().chain([&CLIENT_ADDR]) {
-        parts.headers.remove(*name);
-    }
+        .map(|c| c.0);
     let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let query = parts.uri.query().unwrap_or("");
     let request = LinkRequest {
         method: &parts.method,
         target,
-        client: client.as_deref(),
+        client,
         headers: &parts.headers,
+        sends: travels,
         body: &body,
     };
     match proxy.links.send(key, query, request, proxy.deadline).await {
@@ -289,6 +287,13 @@ async fn forward_over_link(proxy: &Proxy, key: PeerKey, request: Request) -> Res
             unknown_session(proxy, origin.as_ref())
         }
     }
+}
+
+/// Whether a client's header travels to the owner over a link: not one
+/// of its connection's own, nor a claim to be another client (only this
+/// node says who the client is).
+fn travels(name: &HeaderName) -> bool {
+    !hop_by_hop(name) && name != CLIENT_ADDR
 }
 
 /// Sends the request on `conn` and reads the head of its answer.

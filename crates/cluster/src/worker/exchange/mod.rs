@@ -22,7 +22,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 
 pub(crate) use answer::{AnswerBody, AnswerHead, read_answer_head};
-pub(crate) use request::{HOP_BY_HOP, Outgoing};
+pub(crate) use request::{Outgoing, hop_by_hop};
 
 /// Why a forwarded request got no answer.
 #[derive(Debug, thiserror::Error)]

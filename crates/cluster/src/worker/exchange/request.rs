@@ -132,7 +132,7 @@ fn put_data(out: &mut BytesMut, data: &[u8], framing: Framing) {
 
 /// Headers that belong to one connection, not to the request (a
 /// forwarded request's length is its own framing's).
-pub(crate) const HOP_BY_HOP: [&str; 8] = [
+const HOP_BY_HOP: [&str; 8] = [
     "connection",
     "keep-alive",
     "proxy-connection",
@@ -143,7 +143,8 @@ pub(crate) const HOP_BY_HOP: [&str; 8] = [
     "content-length",
 ];
 
-fn hop_by_hop(name: &HeaderName) -> bool {
+/// Whether `name` is one of [`HOP_BY_HOP`].
+pub(crate) fn hop_by_hop(name: &HeaderName) -> bool {
     HOP_BY_HOP.contains(&name.as_str())
 }
 

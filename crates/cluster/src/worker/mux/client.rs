@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderName, Method, StatusCode};
 use axum::response::Response;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
@@ -54,8 +54,10 @@ pub(crate) struct LinkRequest<'a> {
     pub(crate) method: &'a Method,
     /// Path and query.
     pub(crate) target: &'a str,
-    pub(crate) client: Option<&'a str>,
+    pub(crate) client: Option<SocketAddr>,
+    /// The request's headers: those `sends` says travel.
     pub(crate) headers: &'a HeaderMap,
+    pub(crate) sends: fn(&HeaderName) -> bool,
     pub(crate) body: &'a [u8],
 }
 
@@ -295,6 +297,7 @@ impl Link {
                     request.target,
                     request.client,
                     request.headers,
+                    request.sends,
                     request.body,
                 );
             })

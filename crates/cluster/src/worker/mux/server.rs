@@ -5,7 +5,6 @@
 //! the body comes.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -201,7 +200,7 @@ async fn answer(
     *request.method_mut() = method;
     *request.uri_mut() = target.parse().map_err(|_| ())?;
     *request.headers_mut() = headers;
-    if let Some(client) = client.and_then(|c| c.parse::<SocketAddr>().ok()) {
+    if let Some(client) = client {
         request.extensions_mut().insert(ConnectInfo(client));
     }
     let response = match app.oneshot(request).await {

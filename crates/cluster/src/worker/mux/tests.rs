@@ -90,8 +90,9 @@ async fn send(
     let request = LinkRequest {
         method: &method,
         target,
-        client: Some("10.1.2.3:4567"),
+        client: "10.1.2.3:4567".parse().ok(),
         headers: &HeaderMap::new(),
+        sends: |_| true,
         body,
     };
     let response = link.send(&request, deadline).await?;
