@@ -4,9 +4,9 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderName, Method, StatusCode};
@@ -31,6 +31,11 @@ use crate::worker::peers::PeerDialer;
 /// client; past it the stream is reset (the client that does not read
 /// loses its answer, and holds no more memory).
 const STREAM_QUEUED_MAX: usize = 2 * HIGH_WATER;
+
+/// How often a link gives up the requests whose deadline has passed
+/// without an answer: one timer per link instead of one per request, so a
+/// request waits at most this much past its deadline.
+const SWEEP_EVERY: Duration = Duration::from_millis(250);
 
 /// Why a request got no answer over a link.
 #[derive(Debug, thiserror::Error)]
@@ -210,9 +215,10 @@ struct Streams {
     open: HashMap<u32, Waiting>,
 }
 
-/// A stream waiting for its answer: its head, or more of its body.
+/// A stream waiting for its answer: its head (until a deadline), or more
+/// of its body.
 enum Waiting {
-    Head(oneshot::Sender<Answer>),
+    Head(oneshot::Sender<Result<Answer, LinkError>>, Instant),
     Body(mpsc::UnboundedSender<Piece>, Arc<AtomicUsize>),
 }
 
@@ -246,6 +252,7 @@ impl Link {
         });
         tokio::spawn(writer::run(Arc::clone(&link.writer), write));
         tokio::spawn(read_answers(Arc::clone(&link), read, buf));
+        tokio::spawn(give_up_late(Arc::downgrade(&link)));
         link
     }
 
@@ -275,10 +282,11 @@ impl Link {
         deadline: Duration,
     ) -> Result<Response, LinkError> {
         let (head_tx, head_rx) = oneshot::channel();
+        let expires = Instant::now() + deadline;
         let stream = {
             let mut streams = self.streams.lock();
             let id = self.next_id(&mut streams);
-            streams.open.insert(id, Waiting::Head(head_tx));
+            streams.open.insert(id, Waiting::Head(head_tx, expires));
             id
         };
         let mut open = OpenStream {
@@ -306,10 +314,10 @@ impl Link {
             return Err(LinkError::NotSent);
         }
         encoded?;
-        let answer = match tokio::time::timeout(deadline, head_rx).await {
-            Ok(Ok(answer)) => answer,
-            Ok(Err(_)) => return Err(LinkError::Closed),
-            Err(_) => return Err(LinkError::Timeout),
+        // The deadline is kept by the link's sweep (`give_up_late`).
+        let answer = match head_rx.await {
+            Ok(answer) => answer?,
+            Err(_) => return Err(LinkError::Closed),
         };
         let body = match answer.rest {
             None => {
@@ -342,6 +350,31 @@ impl Link {
         *response.status_mut() = answer.status;
         *response.headers_mut() = answer.headers;
         Ok(response)
+    }
+
+    /// Gives up the streams whose answer has not begun by their deadline:
+    /// each learns it timed out, and the owner is told to drop it.
+    fn give_up_expired(&self, now: Instant) {
+        let expired: Vec<(u32, Waiting)> = {
+            let mut streams = self.streams.lock();
+            let ids: Vec<u32> = streams
+                .open
+                .iter()
+                .filter(
+                    |(_, waiting)| matches!(waiting, Waiting::Head(_, expires) if *expires <= now),
+                )
+                .map(|(id, _)| *id)
+                .collect();
+            ids.into_iter()
+                .filter_map(|id| Some((id, streams.open.remove(&id)?)))
+                .collect()
+        };
+        for (id, waiting) in expired {
+            if let Waiting::Head(head, _) = waiting {
+                let _ = head.send(Err(LinkError::Timeout));
+            }
+            self.writer.push(|out| frame::put_reset(out, id));
+        }
     }
 
     /// Ends the link: every stream still waiting learns it is closed.
@@ -387,6 +420,23 @@ impl Drop for OpenStream {
     }
 }
 
+/// Every [`SWEEP_EVERY`] while the link is open, gives up the requests
+/// past their deadline.
+async fn give_up_late(link: Weak<Link>) {
+    let mut ticks = tokio::time::interval(SWEEP_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Some(link) = link.upgrade() else {
+            return;
+        };
+        if link.writer.is_closed() {
+            return;
+        }
+        link.give_up_expired(Instant::now());
+    }
+}
+
 /// Reads the owner's frames until the link ends, and hands each answer
 /// to its stream.
 async fn read_answers<R: AsyncRead + Unpin>(link: Arc<Link>, mut read: R, buf: BytesMut) {
@@ -406,7 +456,7 @@ fn take_frame(link: &Link, frame: frame::Frame) -> Result<(), LinkError> {
         Kind::Head => {
             let head = frame::read_head(frame.payload)?;
             let mut streams = link.streams.lock();
-            let Some(Waiting::Head(waiting)) = streams.open.remove(&id) else {
+            let Some(Waiting::Head(waiting, _)) = streams.open.remove(&id) else {
                 return Ok(());
             };
             let rest = (!head.end).then(|| {
@@ -418,12 +468,12 @@ fn take_frame(link: &Link, frame: frame::Frame) -> Result<(), LinkError> {
                 (rest, queued)
             });
             drop(streams);
-            let _ = waiting.send(Answer {
+            let _ = waiting.send(Ok(Answer {
                 status: head.status,
                 headers: head.headers,
                 body: head.body,
                 rest,
-            });
+            }));
         }
         Kind::Data => {
             let (piece, end) = frame::read_data(frame.payload)?;

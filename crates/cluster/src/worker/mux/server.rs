@@ -1,11 +1,15 @@
 //! The owning worker's side: every request frame served by the app as
-//! other nodes reach it (its own task, dropped when the forwarder resets
-//! the stream or the link ends), its answer sent back as a `Head` frame
-//! with the body when the body is ready at once, else as `Data` frames as
-//! the body comes.
+//! other nodes reach it (at once, in the link's reader, when the app
+//! answers without waiting, as a POST's `ok`; else in a task of its own,
+//! dropped when the forwarder resets the stream or the link ends), its
+//! answer sent back as a `Head` frame with the body when the body is ready
+//! at once, else as `Data` frames as the body comes.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Waker};
 
 use axum::Router;
 use axum::body::Body;
@@ -107,14 +111,17 @@ fn take_frame(frame: Frame, link: &LinkSide) -> Result<(), FrameError> {
             if !link.reserve(id) {
                 return Ok(());
             }
-            let task = tokio::spawn(serve_stream(
+            let serving = serve_stream(
                 id,
                 request,
                 link.app.clone(),
                 Arc::clone(&link.writer),
                 Arc::clone(&link.served),
-            ));
-            link.spawned(id, &task);
+            );
+            if let Some(waiting) = served_at_once(serving) {
+                let task = tokio::spawn(waiting);
+                link.spawned(id, &task);
+            }
         }
         Kind::Open => {
             if !link.reserve(id) {
@@ -164,6 +171,24 @@ impl LinkSide {
             *slot = Some(task.abort_handle());
         }
     }
+}
+
+/// Polls `serving` once here; what is not done by then is returned, to be
+/// spawned. Most requests (a POST, a poll with packets waiting) are
+/// answered in that one poll, which spares them a task. The first poll's
+/// waker wakes nothing: the task's first poll registers its own, as every
+/// future's next poll must.
+fn served_at_once<F>(serving: F) -> Option<Pin<Box<F>>>
+where
+    F: Future<Output = ()>,
+{
+    let mut serving = Box::pin(serving);
+    let mut cx = Context::from_waker(Waker::noop());
+    serving
+        .as_mut()
+        .poll(&mut cx)
+        .is_pending()
+        .then_some(serving)
 }
 
 /// Serves one request and sends its answer.

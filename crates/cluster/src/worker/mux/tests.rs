@@ -39,6 +39,13 @@ fn app(dropped: Option<oneshot::Sender<()>>) -> Router {
         )
         .route("/echo", post(|body: Bytes| async move { body }))
         .route(
+            "/later",
+            get(|| async {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                "later"
+            }),
+        )
+        .route(
             "/big",
             get(|| async {
                 let pieces =
@@ -145,17 +152,24 @@ async fn an_answer_in_pieces_arrives_whole_and_in_order() {
 }
 
 #[tokio::test]
+async fn a_request_the_app_answers_later_is_answered_beside_ones_answered_at_once() {
+    let link = link_to(app(None));
+    let later = send(&link, Method::GET, "/later", b"", LONG);
+    let at_once = send(&link, Method::POST, "/echo", b"now", LONG);
+    let (later, at_once) = tokio::join!(later, at_once);
+    assert_eq!(at_once.unwrap().2, Bytes::from_static(b"now"));
+    assert_eq!(later.unwrap().2, Bytes::from_static(b"later"));
+}
+
+#[tokio::test]
 async fn a_request_given_up_is_dropped_by_the_owner_too() {
     let (dropped_tx, dropped) = oneshot::channel();
     let link = link_to(app(Some(dropped_tx)));
-    let given_up = send(
-        &link,
-        Method::GET,
-        "/forever",
-        b"",
-        Duration::from_millis(50),
-    )
-    .await;
+    let deadline = Duration::from_millis(50);
+    let given_up = send(&link, Method::GET, "/forever", b"", deadline);
+    let given_up = tokio::time::timeout(LONG, given_up)
+        .await
+        .expect("given up soon after its deadline");
     assert!(matches!(given_up, Err(LinkError::Timeout)), "{given_up:?}");
     // The reset reaches the owner, which drops the request's future.
     assert!(tokio::time::timeout(LONG, dropped).await.is_ok());
