@@ -132,6 +132,9 @@ cargo build --workspace --examples --bins
 step "Benchmark smoke test (bench/compare --quick --only iocluster,node,nginx,nginx-rr,direct)"
 bench/compare --quick --only iocluster,node,nginx,nginx-rr,direct
 
+step "bench/chart's tests (its own workspace: rounds, medians, the round-robin table)"
+cargo test --manifest-path bench/chart/Cargo.toml --target-dir bench/chart/target
+
 target_dir="$(cargo metadata --format-version 1 --no-deps \
     | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')"
 
