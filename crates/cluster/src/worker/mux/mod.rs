@@ -67,8 +67,14 @@ where
     }
 }
 
-/// The query parameter that asks for a link.
-const LINK_QUERY: &str = "iocluster-link=1";
+/// The query parameter that asks for a link; its value is the version of
+/// the frames (2: the client's address as bytes). An owner of another
+/// version does not take the request for a link and answers it as an
+/// ordinary one, which the forwarder does not take for a link either:
+/// during a rolling deploy, requests between nodes of two versions get
+/// `Session ID unknown` (their clients reconnect), never a frame read
+/// the wrong way.
+const LINK_QUERY: &str = "iocluster-link=2";
 
 /// The request that asks the owner of `sid` for a link.
 fn preface(sid: &str) -> String {

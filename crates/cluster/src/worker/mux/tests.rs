@@ -255,8 +255,14 @@ fn a_link_request_is_told_from_a_forwarded_request() {
         link_request(b"GET /socket.io/?EIO=4&transport=polling&sid=abc HTTP/1.1\r\n\r\n"),
         None
     );
+    // Cut short.
     assert_eq!(
-        link_request(b"GET /?sid=abc&iocluster-link=1 HTTP/1.1\r\n"),
+        link_request(b"GET /?sid=abc&iocluster-link=2 HTTP/1.1\r\n"),
+        None
+    );
+    // Frames of another version.
+    assert_eq!(
+        link_request(b"GET /?sid=abc&iocluster-link=1 HTTP/1.1\r\nhost: x\r\n\r\n"),
         None
     );
     assert_eq!(link_request(b"\xff\xfe garbage"), None);
