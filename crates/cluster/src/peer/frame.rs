@@ -16,12 +16,12 @@
 //!
 //! Strings and header values carry a u16 length, header lists a u16
 //! count; the client's address is a family byte (0: none, 4, 6), its
-//! address bytes and a u16 port; a request's body and an answer's body bytes take the rest of
-//! the payload. Every frame is at most [`FRAME_MAX`] bytes of payload.
+//! address bytes and a u16 port; a request's body and an answer's body
+//! bytes take the rest of the payload. Every frame is at most [`FRAME_MAX`] bytes of payload.
 //! Decoding never panics: anything malformed is a [`FrameError`], and the
 //! link that carried it is closed.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -72,7 +72,7 @@ pub(crate) struct Frame {
 }
 
 /// Why a link's bytes are not frames.
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub(crate) enum FrameError {
     #[error("frame of {0} bytes, over the limit")]
     TooLarge(usize),
@@ -81,6 +81,12 @@ pub(crate) enum FrameError {
     #[error("malformed frame: {0}")]
     Malformed(&'static str),
 }
+
+/// A payload that ends before what it says it holds.
+const TRUNCATED: FrameError = FrameError::Malformed("truncated");
+
+/// The most bytes a client address takes: family, IPv6 address, port.
+const ADDR_MAX: usize = 1 + 16 + 2;
 
 /// The next whole frame at the start of `buf`, taken out of it; none
 /// until one has arrived whole.
@@ -148,7 +154,8 @@ pub(crate) fn put_request(
 ) -> Result<(), FrameError> {
     let short = |s: usize| u16::try_from(s).map_err(|_| FrameError::Malformed("string too long"));
     short(target.len())?;
-    let mut length = method.as_str().len() + target.len() + 4 + 19 + 2;
+    // Two string lengths, the address, the header count.
+    let mut length = method.as_str().len() + target.len() + 2 + 2 + ADDR_MAX + 2;
     let mut count = 0;
     for (name, value) in headers.iter().filter(|(name, _)| keep(name)) {
         length += 4 + usize::from(short(name.as_str().len())?) + usize::from(short(value.len())?);
@@ -280,44 +287,40 @@ pub(crate) fn read_window(mut payload: Bytes) -> Result<usize, FrameError> {
 }
 
 fn put_addr(out: &mut BytesMut, addr: Option<SocketAddr>) {
-    match addr.map(|addr| (addr.ip(), addr.port())) {
-        None => out.put_u8(0),
-        Some((IpAddr::V4(ip), port)) => {
+    let Some(addr) = addr else {
+        out.put_u8(0);
+        return;
+    };
+    match addr.ip() {
+        IpAddr::V4(ip) => {
             out.put_u8(4);
             out.put_slice(&ip.octets());
-            out.put_u16(port);
         }
-        Some((IpAddr::V6(ip), port)) => {
+        IpAddr::V6(ip) => {
             out.put_u8(6);
             out.put_slice(&ip.octets());
-            out.put_u16(port);
         }
     }
+    out.put_u16(addr.port());
 }
 
 fn take_addr(payload: &mut Bytes) -> Result<Option<SocketAddr>, FrameError> {
-    let truncated = FrameError::Malformed("truncated");
-    let family = payload.try_get_u8().map_err(|_| truncated.clone())?;
-    let ip = match family {
+    let ip = match payload.try_get_u8().map_err(|_| TRUNCATED)? {
         0 => return Ok(None),
-        4 => {
-            let mut octets = [0; 4];
-            payload
-                .try_copy_to_slice(&mut octets)
-                .map_err(|_| truncated.clone())?;
-            IpAddr::V4(Ipv4Addr::from(octets))
-        }
-        6 => {
-            let mut octets = [0; 16];
-            payload
-                .try_copy_to_slice(&mut octets)
-                .map_err(|_| truncated.clone())?;
-            IpAddr::V6(Ipv6Addr::from(octets))
-        }
+        4 => IpAddr::from(take_array::<4>(payload)?),
+        6 => IpAddr::from(take_array::<16>(payload)?),
         _ => return Err(FrameError::Malformed("client address family")),
     };
-    let port = payload.try_get_u16().map_err(|_| truncated)?;
+    let port = payload.try_get_u16().map_err(|_| TRUNCATED)?;
     Ok(Some(SocketAddr::new(ip, port)))
+}
+
+fn take_array<const N: usize>(payload: &mut Bytes) -> Result<[u8; N], FrameError> {
+    let mut bytes = [0; N];
+    payload
+        .try_copy_to_slice(&mut bytes)
+        .map_err(|_| TRUNCATED)?;
+    Ok(bytes)
 }
 
 fn put_str(out: &mut BytesMut, s: &[u8]) {
@@ -343,18 +346,18 @@ fn put_headers(out: &mut BytesMut, headers: &HeaderMap) {
 
 fn take_str(payload: &mut Bytes) -> Result<Bytes, FrameError> {
     if payload.remaining() < 2 {
-        return Err(FrameError::Malformed("truncated"));
+        return Err(TRUNCATED);
     }
     let length = usize::from(payload.get_u16());
     if payload.remaining() < length {
-        return Err(FrameError::Malformed("truncated"));
+        return Err(TRUNCATED);
     }
     Ok(payload.split_to(length))
 }
 
 fn take_headers(payload: &mut Bytes) -> Result<HeaderMap, FrameError> {
     if payload.remaining() < 2 {
-        return Err(FrameError::Malformed("truncated"));
+        return Err(TRUNCATED);
     }
     let count = usize::from(payload.get_u16());
     let mut headers = HeaderMap::with_capacity(count.min(64));
